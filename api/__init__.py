@@ -1,0 +1,1 @@
+"""The HTTP front door: FastAPI app, routes, trigger of the `lint-job` deployment, reconciler."""

@@ -1,0 +1,48 @@
+"""`create_app()`: the FastAPI application with its lifespan, routes and error handlers.
+
+Run with `uvicorn --factory api.main:create_app`.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from api.errors import register_handlers
+from api.logging import configure_logging
+from api.reconcile import reconcile_forever
+from api.routes import health, jobs, tasks
+from db.engine import make_engine, make_sessionmaker
+from db.settings import get_settings
+from flows.lint import check_dialect
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    check_dialect(settings.SQLFLUFF_DIALECT)
+    settings.NFS_SHARE_ROOT_PATH.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.DATABASE_URL)
+    app.state.sessions = make_sessionmaker(engine)
+    reconciler = asyncio.create_task(reconcile_forever(settings, app.state.sessions))
+    try:
+        yield
+    finally:
+        reconciler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciler
+        engine.dispose()
+
+
+def create_app() -> FastAPI:
+    configure_logging()
+    app = FastAPI(
+        title="sqlfluff-service",
+        description="SQLFluff findings for SQL statements and ZIP archives.",
+        lifespan=lifespan,
+    )
+    register_handlers(app)
+    for module in (jobs, tasks, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,1 @@
+"""Persistence layer: settings, SQLAlchemy models, engine and the repository of SQL."""

@@ -1,0 +1,106 @@
+"""SQLAlchemy models of `linting_jobs` and `linting_tasks` (SPEC §4), plus the columns we added.
+
+Added columns: jobs `flow_run_id`, `dialect`, `ignored_file_count`; tasks `file_name` (the path
+inside the submission), `source_path_hash` (SHA-256 of `source_file_path`, the idempotency key:
+a unique index over VARCHAR(255)+VARCHAR(1024) in utf8mb4 is past InnoDB's 3,072-byte key limit)
+and `violation_count`.
+"""
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Enum, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names, so migrations read the same on MySQL and SQLite.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: DATETIME(6) columns hold UTC without a zone."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+class JobStatus(enum.StrEnum):
+    ACCEPTED = "ACCEPTED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    PARTIALLY_COMPLETED = "PARTIALLY_COMPLETED"
+    FAILED = "FAILED"
+
+
+FINAL_JOB_STATUSES = frozenset(
+    {JobStatus.COMPLETED, JobStatus.PARTIALLY_COMPLETED, JobStatus.FAILED}
+)
+
+
+class SubmissionType(enum.StrEnum):
+    SINGLE_FILE = "SINGLE_FILE"
+    ZIP_ARCHIVE = "ZIP_ARCHIVE"
+
+
+class TaskStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class LintingJob(Base):
+    __tablename__ = "linting_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"))
+    submission_type: Mapped[SubmissionType] = mapped_column(
+        _enum(SubmissionType, "submission_type")
+    )
+    source_path: Mapped[str] = mapped_column(String(1024))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    dialect: Mapped[str] = mapped_column(String(64))
+    ignored_file_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_linting_jobs_status", "status"),)
+
+
+class LintingTask(Base):
+    __tablename__ = "linting_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(255), unique=True)
+    job_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("linting_jobs.job_id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus, "task_status"))
+    source_file_path: Mapped[str] = mapped_column(String(1024))
+    result_file_path: Mapped[str | None] = mapped_column(String(1024))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    file_name: Mapped[str] = mapped_column(String(1024))
+    source_path_hash: Mapped[str] = mapped_column(String(64))
+    violation_count: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("uq_linting_tasks_job_id_source_path_hash", "job_id", "source_path_hash", unique=True),
+    )

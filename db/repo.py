@@ -1,0 +1,309 @@
+"""Every SQL statement of the service. Functions take a Session, flush when needed, never commit.
+
+The unit of work (`with sessions.begin() as session:`) belongs to the caller: a route, a flow
+step or a lint batch. Writes are idempotent: reruns of a job upsert on natural keys.
+"""
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.orm import Session
+
+from db.models import (
+    FINAL_JOB_STATUSES,
+    JobStatus,
+    LintingJob,
+    LintingTask,
+    SubmissionType,
+    TaskStatus,
+    utcnow,
+)
+
+# Rows per multi-row INSERT: well under MySQL's max_allowed_packet for 1 KB paths.
+_INSERT_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A file of a job that still has to be linted (what a lint batch receives)."""
+
+    task_id: str
+    source_file_path: str
+    file_name: str
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A file found in a submission; `error_message` set means it is a FAILURE from the start."""
+
+    source_file_path: str
+    file_name: str
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """What linting one file produced, as mirrored into its row."""
+
+    task_id: str
+    status: TaskStatus
+    result_file_path: str | None
+    error_message: str | None
+    violation_count: int | None
+
+
+def new_job_id() -> str:
+    return f"job-{uuid.uuid4()}"
+
+
+def path_hash(source_file_path: str) -> str:
+    return hashlib.sha256(source_file_path.encode("utf-8")).hexdigest()
+
+
+def insert_job(
+    session: Session,
+    job_id: str,
+    submission_type: SubmissionType,
+    source_path: str,
+    dialect: str,
+) -> LintingJob:
+    """Add a job in ACCEPTED state."""
+    job = LintingJob(
+        job_id=job_id,
+        status=JobStatus.ACCEPTED,
+        submission_type=submission_type,
+        source_path=source_path,
+        dialect=dialect,
+        ignored_file_count=0,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: str) -> LintingJob | None:
+    return session.scalar(select(LintingJob).where(LintingJob.job_id == job_id))
+
+
+def get_task(session: Session, task_id: str) -> LintingTask | None:
+    return session.scalar(select(LintingTask).where(LintingTask.task_id == task_id))
+
+
+def set_flow_run_id(session: Session, job_id: str, flow_run_id: str) -> None:
+    session.execute(
+        update(LintingJob)
+        .where(LintingJob.job_id == job_id)
+        .values(flow_run_id=flow_run_id, updated_at=utcnow())
+    )
+
+
+def mark_job_processing(session: Session, job_id: str, flow_run_id: str | None) -> None:
+    """PROCESSING, also from a final state: a retried run of a job starts it again."""
+    values: dict[str, object] = {
+        "status": JobStatus.PROCESSING,
+        "error_message": None,
+        "updated_at": utcnow(),
+    }
+    if flow_run_id:
+        values["flow_run_id"] = flow_run_id
+    session.execute(update(LintingJob).where(LintingJob.job_id == job_id).values(**values))
+
+
+def set_ignored_file_count(session: Session, job_id: str, count: int) -> None:
+    session.execute(
+        update(LintingJob)
+        .where(LintingJob.job_id == job_id)
+        .values(ignored_file_count=count, updated_at=utcnow())
+    )
+
+
+def fail_job(session: Session, job_id: str, message: str, *, only_if_unfinished: bool) -> bool:
+    """Set FAILED with a reason; with `only_if_unfinished`, leave a final job as it is.
+
+    Returns:
+        Whether a row changed.
+    """
+    stmt = update(LintingJob).where(LintingJob.job_id == job_id)
+    if only_if_unfinished:
+        stmt = stmt.where(LintingJob.status.not_in(list(FINAL_JOB_STATUSES)))
+    result = session.execute(
+        stmt.values(status=JobStatus.FAILED, error_message=message, updated_at=utcnow())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, object]]) -> None:
+    table = LintingTask.__table__
+    name = session.get_bind().dialect.name
+    if name == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing()
+    elif name in ("mysql", "mariadb"):
+        # A no-op update on the unique key: rows already there stay untouched.
+        ins = mysql.insert(table)
+        stmt = ins.on_duplicate_key_update(job_id=ins.inserted.job_id)
+    else:  # pragma: no cover - only the two backends of SPEC §4 are supported
+        raise NotImplementedError(f"unsupported database: {name}")
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        session.execute(stmt, rows[start : start + _INSERT_CHUNK])
+
+
+def ensure_tasks(session: Session, job_id: str, files: Iterable[NewTask]) -> list[PendingFile]:
+    """Create one task row per file of the job, once, and list those still to lint.
+
+    Rerunning it (a retried or duplicated flow run) adds no rows: the key is
+    (job_id, SHA-256 of source_file_path).
+
+    Args:
+        session: the caller's unit of work.
+        job_id: the job the files belong to.
+        files: every file found in the submission; entries with `error_message` are stored
+            as FAILURE rows and never linted.
+
+    Returns:
+        The job's tasks that are not SUCCESS and have no fixed error at creation, in path order.
+    """
+    now = utcnow()
+    rows: list[dict[str, object]] = [
+        {
+            "task_id": f"task-{uuid.uuid4()}",
+            "job_id": job_id,
+            "status": TaskStatus.FAILURE if f.error_message else TaskStatus.PENDING,
+            "source_file_path": f.source_file_path,
+            "source_path_hash": path_hash(f.source_file_path),
+            "file_name": f.file_name,
+            "error_message": f.error_message,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for f in files
+    ]
+    rejected = {r["source_file_path"] for r in rows if r["error_message"]}
+    if rows:
+        _insert_ignoring_duplicates(session, rows)
+    pending = session.execute(
+        select(LintingTask.task_id, LintingTask.source_file_path, LintingTask.file_name)
+        .where(LintingTask.job_id == job_id, LintingTask.status != TaskStatus.SUCCESS)
+        .order_by(LintingTask.source_file_path)
+    )
+    return [
+        PendingFile(task_id, path, name)
+        for task_id, path, name in pending
+        if path not in rejected
+    ]
+
+
+def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
+    """Mirror finished files onto their rows, in one executemany."""
+    if not outcomes:
+        return
+    table = LintingTask.__table__
+    stmt = (
+        update(table)
+        .where(table.c.task_id == bindparam("t_id"))
+        .values(
+            status=bindparam("t_status"),
+            result_file_path=bindparam("t_result"),
+            error_message=bindparam("t_error"),
+            violation_count=bindparam("t_count"),
+            updated_at=bindparam("t_at"),
+        )
+    )
+    now = utcnow()
+    session.execute(
+        stmt,
+        [
+            {
+                "t_id": o.task_id,
+                "t_status": o.status,
+                "t_result": o.result_file_path,
+                "t_error": o.error_message,
+                "t_count": o.violation_count,
+                "t_at": now,
+            }
+            for o in outcomes
+        ],
+    )
+
+
+def mark_in_progress(session: Session, task_ids: Sequence[str]) -> None:
+    if task_ids:
+        session.execute(
+            update(LintingTask)
+            .where(LintingTask.task_id.in_(task_ids), LintingTask.status != TaskStatus.SUCCESS)
+            .values(status=TaskStatus.IN_PROGRESS, updated_at=utcnow())
+        )
+
+
+def task_counts(session: Session, job_id: str) -> dict[TaskStatus, int]:
+    rows = session.execute(
+        select(LintingTask.status, func.count())
+        .where(LintingTask.job_id == job_id)
+        .group_by(LintingTask.status)
+    )
+    counts = dict.fromkeys(TaskStatus, 0)
+    for status, count in rows:
+        counts[TaskStatus(status)] = count
+    return counts
+
+
+def finish_job(session: Session, job_id: str) -> JobStatus:
+    """Set the job's final status from its task rows (SPEC §4) and return it."""
+    counts = task_counts(session, job_id)
+    total = sum(counts.values())
+    failed = counts[TaskStatus.FAILURE]
+    unfinished = counts[TaskStatus.PENDING] + counts[TaskStatus.IN_PROGRESS]
+    message: str | None = None
+    if total == 0:
+        status, message = JobStatus.FAILED, "no SQL files to lint"
+    elif unfinished:
+        status = JobStatus.FAILED
+        message = f"{unfinished} of {total} files were not linted; retry the job"
+    elif failed == total:
+        status, message = JobStatus.FAILED, f"all {total} files failed to lint"
+    elif failed:
+        status = JobStatus.PARTIALLY_COMPLETED
+    else:
+        status = JobStatus.COMPLETED
+    session.execute(
+        update(LintingJob)
+        .where(LintingJob.job_id == job_id)
+        .values(status=status, error_message=message, updated_at=utcnow())
+    )
+    return status
+
+
+def page_tasks(
+    session: Session, job_id: str, page: int, size: int
+) -> tuple[int, list[LintingTask]]:
+    """One page of a job's tasks in path order, and the total count."""
+    total = session.scalar(
+        select(func.count()).select_from(LintingTask).where(LintingTask.job_id == job_id)
+    )
+    query: Select[tuple[LintingTask]] = (
+        select(LintingTask)
+        .where(LintingTask.job_id == job_id)
+        .order_by(LintingTask.id)
+        .offset((page - 1) * size)
+        .limit(size)
+    )
+    return int(total or 0), list(session.scalars(query))
+
+
+def unfinished_jobs(session: Session, updated_before: datetime) -> list[LintingJob]:
+    """Jobs not final and not touched since `updated_before` (the reconciler's worklist)."""
+    return list(
+        session.scalars(
+            select(LintingJob)
+            .where(
+                LintingJob.status.not_in(list(FINAL_JOB_STATUSES)),
+                LintingJob.updated_at < updated_before,
+            )
+            .order_by(LintingJob.id)
+            .limit(500)
+        )
+    )

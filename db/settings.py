@@ -1,0 +1,125 @@
+"""The service's settings (SPEC §3), validated once per process at its entry point.
+
+A leaf module: every process (API, flow run, Dask worker, Alembic) imports it, so it imports only
+pydantic. Field names are the environment variable names, so `grep NFS_SHARE_ROOT_PATH` finds all.
+"""
+
+import sys
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of every process; defaults are the embedded one-host setup."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    DATA_DIR: Path = Field(
+        default=Path(".data"),
+        description="Folder for the embedded defaults (SQLite file, shared dir, Prefect home).",
+    )
+    DATABASE_URL: str = Field(
+        default="",
+        description="SQLAlchemy URL of the job/task DB; empty means a SQLite file in DATA_DIR.",
+    )
+    NFS_SHARE_ROOT_PATH: Path = Field(
+        default=Path(""),
+        description="Root of the shared directory; empty means DATA_DIR/shared.",
+    )
+    DASK_SCHEDULER_ADDRESS: str = Field(
+        default="",
+        pattern=r"^$|^(tcp|tls|inproc|ucx)://\S+$",
+        description="tcp://host:port of a running Dask scheduler; empty: a LocalCluster per run.",
+    )
+    CONSUL_HOST: str = Field(default="", description="Consul agent host; empty skips it.")
+    CONSUL_PORT: int = Field(default=8500, ge=1, le=65535)
+    SQLFLUFF_DIALECT: str = Field(default="ansi", min_length=1)
+
+    LINT_DEPLOYMENT: str = Field(
+        default="lint-job/lint-job", description="flow-name/deployment-name that lints a job."
+    )
+    LINT_TIMEOUT_SECONDS: float = Field(
+        default=120.0, gt=0, description="Time limit for linting one file."
+    )
+    LINT_MAX_FILE_BYTES: int = Field(
+        default=1_048_576,
+        gt=0,
+        description="Files larger than this are a FAILURE; replaces SQLFluff's silent 20 KB skip.",
+    )
+    BATCH_TARGET_BYTES: int = Field(
+        default=200_000, gt=0, description="Source bytes per lint-batch task (work, not count)."
+    )
+    BATCH_MAX_FILES: int = Field(default=50, ge=1, le=10_000)
+    LINT_MIN_BATCHES: int = Field(
+        default=4, ge=1, description="A small job is still spread over this many batches."
+    )
+    ZIP_MAX_ENTRIES: int = Field(default=100_000, ge=1)
+    ZIP_MAX_TOTAL_BYTES: int = Field(
+        default=2 * 1024**3, ge=1, description="Limit on the expanded size of one archive."
+    )
+    ZIP_MAX_RATIO: float = Field(
+        default=200.0, gt=1, description="Limit on expanded/compressed size, per archive."
+    )
+    RECONCILE_INTERVAL_SECONDS: float = Field(
+        default=10.0, gt=0, description="How often the API reconciles jobs with Prefect."
+    )
+    TRIGGER_RETRY_AFTER_SECONDS: float = Field(
+        default=30.0,
+        gt=0,
+        description="An ACCEPTED job with no flow run this old is triggered again.",
+    )
+
+    # Ports and sizes of the one-host run (`make up`, deployments/up.py).
+    API_HOST: str = Field(default="127.0.0.1")
+    API_PORT: int = Field(default=8000, ge=1, le=65535)
+    PREFECT_SERVER_PORT: int = Field(default=4200, ge=1, le=65535)
+    DASK_SCHEDULER_PORT: int = Field(default=8786, ge=0, le=65535)
+    DASK_N_WORKERS: int = Field(default=2, ge=1, description="Dask worker processes of make up.")
+    FLOW_RUN_LIMIT: int = Field(
+        default=8, ge=1, description="Concurrent flow runs of one serve process."
+    )
+
+    @field_validator("DATA_DIR")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> "Settings":
+        # frozen model: defaults that depend on DATA_DIR are filled in through object.__setattr__
+        if not self.DATABASE_URL:
+            object.__setattr__(self, "DATABASE_URL", f"sqlite:///{self.DATA_DIR / 'service.db'}")
+        if str(self.NFS_SHARE_ROOT_PATH) in ("", "."):
+            object.__setattr__(self, "NFS_SHARE_ROOT_PATH", self.DATA_DIR / "shared")
+        object.__setattr__(
+            self, "NFS_SHARE_ROOT_PATH", self.NFS_SHARE_ROOT_PATH.expanduser().resolve()
+        )
+        return self
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings()
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line per bad variable, naming it, for start-up failures."""
+    return "; ".join(
+        f"invalid setting {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        for err in exc.errors()
+    )
+
+
+def load_settings_or_exit() -> Settings:
+    """Entry-point helper: settings, or one line naming the bad variable and exit code 2."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        sys.stderr.write(describe_error(exc) + "\n")
+        raise SystemExit(2) from None

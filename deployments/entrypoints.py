@@ -1,0 +1,11 @@
+"""The flow objects a Prefect runner loads, with the task runner chosen from settings.
+
+The one module that reads settings at import: the runner imports it in a fresh process for
+every flow run, with the environment of the serve/worker process.
+"""
+
+from db.settings import load_settings_or_exit
+from flows.lint_job import lint_job as _lint_job
+from flows.runner import task_runner
+
+lint_job = _lint_job.with_options(task_runner=task_runner(load_settings_or_exit()))

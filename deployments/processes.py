@@ -1,0 +1,83 @@
+"""Starting, watching and stopping child processes (used by `up.py` and by the tests).
+
+Stopping is SIGINT, a grace period, then SIGKILL, as distributed's test `popen` does.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(
+    args: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a process in its own process group, its output appended to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out: IO[bytes] = open(log, "ab")  # noqa: SIM115 - the child owns it from here
+    try:
+        return subprocess.Popen(
+            list(args), env=dict(env), stdout=out, stderr=subprocess.STDOUT,
+            cwd=cwd, start_new_session=True,
+        )
+    finally:
+        out.close()
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGINT to the process group, then SIGKILL after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def wait_for(
+    probe: Callable[[], T | None], timeout: float, message: Callable[[], str] | str,
+    interval: float = 0.2,
+) -> T:
+    """Poll `probe` until it returns something truthy; raise TimeoutError with `message`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            text = message() if callable(message) else message
+            raise TimeoutError(f"after {timeout:g} s: {text}")
+        time.sleep(interval)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def tail(log: Path, lines: int = 40) -> str:
+    if not log.exists():
+        return f"({log} is empty)"
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,200 @@
+"""SQLFluff wrapper: lint one file the way `sqlfluff lint --format json` does, within limits.
+
+No Prefect here. `lint_file` runs SQLFluff in-process (used inside the lint child). A Dask task
+calls `lint_with_limit`, which hands the file to a long-lived child process (`flows.lint_child`)
+so a per-file time limit can kill it: Dask runs tasks in threads, where `signal.alarm` cannot
+be used. One child per worker thread is started once and reused; it dies with its parent.
+"""
+
+import json
+import logging
+import os
+import queue
+import selectors
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from flows.errors import UnknownDialect
+from flows.storage import write_json
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LintRequest:
+    """One file to lint: absolute paths, and the name shown as `filepath` in the result."""
+
+    source: str
+    display_name: str
+    result: str
+    dialect: str
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """Either SQLFluff ran (`error` is None) and wrote the result file, or why it could not."""
+
+    violation_count: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def known_dialects() -> list[str]:
+    from sqlfluff.core import dialect_readout
+
+    return sorted(d.label for d in dialect_readout())
+
+
+def check_dialect(name: str) -> None:
+    """Raises:
+    UnknownDialect: SQLFluff has no dialect of that name.
+    """
+    if name not in known_dialects():
+        raise UnknownDialect(f"unknown dialect {name!r}; see SQLFluff's list of dialects")
+
+
+def config_overrides(dialect: str, max_bytes: int) -> dict[str, Any]:
+    """The effective config the service adds to SQLFluff's defaults.
+
+    SQLFluff's own `large_file_skip_byte_limit` (20,000 bytes) skips bigger files silently; the
+    service lifts it to its own limit and reports files over that as FAILURE instead.
+    """
+    return {"dialect": dialect, "large_file_skip_byte_limit": max_bytes}
+
+
+def effective_config_text(dialect: str, max_bytes: int) -> str:
+    """The same config as a `.sqlfluff` file, for running the CLI as an oracle."""
+    lines = ["[sqlfluff]"] + [f"{k} = {v}" for k, v in config_overrides(dialect, max_bytes).items()]
+    return "\n".join(lines) + "\n"
+
+
+@cache
+def _linter(dialect: str, max_bytes: int) -> Any:
+    # One Linter per config: building the dialect and rule set costs far more than a small file.
+    from sqlfluff.core import FluffConfig, Linter
+
+    return Linter(config=FluffConfig(overrides=config_overrides(dialect, max_bytes)))
+
+
+def lint_file(request: LintRequest) -> FileOutcome:
+    """Lint one file in this process and write its result JSON (SPEC §6).
+
+    Args:
+        request: the file, its display name, where the result goes, dialect and size limit.
+
+    Returns:
+        The violation count, or the reason the file could not be linted. A parse error is a
+        finding, not a failure.
+    """
+    try:
+        size = os.path.getsize(request.source)
+        if size > request.max_bytes:
+            return FileOutcome(
+                None,
+                f"file is {size} bytes, over the limit of {request.max_bytes} bytes "
+                "(LINT_MAX_FILE_BYTES)",
+            )
+        result = _linter(request.dialect, request.max_bytes).lint_paths(
+            (request.source,), ignore_non_existent_files=False, retain_files=False
+        )
+        records = result.as_records()
+    except MemoryError:
+        return FileOutcome(None, "SQLFluff ran out of memory on this file")
+    except Exception as exc:  # noqa: BLE001 - a file boundary: any crash is this file's FAILURE
+        logger.warning("SQLFluff crashed on %s", request.display_name, exc_info=True)
+        return FileOutcome(None, f"SQLFluff crashed: {type(exc).__name__}: {exc}"[:2000])
+    if len(records) != 1:
+        return FileOutcome(None, "SQLFluff skipped the file (ignored by its configuration)")
+    record = dict(records[0])
+    record["filepath"] = request.display_name
+    record.pop("timings", None)  # run-dependent; SPEC §6 lets it go
+    write_json(Path(request.result), [record])
+    return FileOutcome(len(record["violations"]), None)
+
+
+class LintChild:
+    """A child process that lints files one at a time, killed and replaced on a time limit."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flows.lint_child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._proc = proc
+        return proc
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def lint(self, request: LintRequest, timeout: float) -> FileOutcome:
+        proc = self._proc if self._proc and self._proc.poll() is None else self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps(asdict(request)).encode() + b"\n")
+            proc.stdin.flush()
+        except BrokenPipeError:
+            self.close()
+            return FileOutcome(None, "SQLFluff process died before linting the file")
+        line = self._read_line(proc, time.monotonic() + timeout)
+        if line is None:
+            self.close()
+            return FileOutcome(None, f"time limit of {timeout:g} s exceeded (LINT_TIMEOUT_SECONDS)")
+        if not line:
+            code = proc.wait()
+            self._proc = None
+            return FileOutcome(None, f"SQLFluff process crashed (exit code {code})")
+        reply = json.loads(line)
+        return FileOutcome(reply["violation_count"], reply["error"])
+
+    @staticmethod
+    def _read_line(proc: subprocess.Popen[bytes], deadline: float) -> bytes | None:
+        """The child's reply line, b"" if it died, None past the deadline."""
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not sel.select(remaining):
+                return None
+        # The reply is one short line written at once: readline does not block past it.
+        return proc.stdout.readline()
+
+
+# Idle children of this process, shared by its threads; a worker preload may warm one up.
+_idle: "queue.SimpleQueue[LintChild]" = queue.SimpleQueue()
+
+
+def lint_with_limit(request: LintRequest, timeout: float) -> FileOutcome:
+    """Lint a file in a long-lived child of this process, giving up after `timeout` seconds."""
+    try:
+        child = _idle.get_nowait()
+    except queue.Empty:
+        child = LintChild()
+    try:
+        return child.lint(request, timeout)
+    finally:
+        _idle.put(child)
+
+
+def warm_up(dialect: str, max_bytes: int, scratch_dir: Path) -> FileOutcome:
+    """Start a child and lint one tiny statement, so the first real file pays no start-up."""
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    source = scratch_dir / f"warm-up-{os.getpid()}.sql"
+    source.write_text("select 1\n")
+    request = LintRequest(str(source), source.name, str(source) + ".json", dialect, max_bytes)
+    return lint_with_limit(request, timeout=120)

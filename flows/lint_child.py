@@ -1,0 +1,26 @@
+"""The lint child process: reads one JSON `LintRequest` per line, lints, answers one line.
+
+Started by `flows.lint.LintChild`. Its own stdout is moved to stderr at start, so nothing
+SQLFluff prints can corrupt the reply channel; it exits when its parent closes stdin.
+"""
+
+import json
+import os
+import sys
+
+from flows.lint import LintRequest, lint_file
+
+
+def main() -> None:
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    for line in sys.stdin:
+        outcome = lint_file(LintRequest(**json.loads(line)))
+        replies.write(
+            json.dumps({"violation_count": outcome.violation_count, "error": outcome.error})
+            + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

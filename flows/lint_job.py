@@ -1,0 +1,206 @@
+"""The `lint-job` flow and its `lint-batch` task: orchestration only.
+
+Path of a job: mark PROCESSING -> find the files (expand the ZIP) -> one task row per file
+(idempotent) -> lint batches on the Dask task runner, each mirroring its rows as files finish
+-> final status from the rows. Rows and result files are the truth; Prefect's task-run records
+are never read back (its event queue drops events under load).
+"""
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import FlowRun
+from prefect.runtime import flow_run as current_flow_run
+from prefect.runtime import task_run as current_task_run
+from prefect.states import State
+
+from db import repo
+from db.engine import sessions
+from db.models import JobStatus, SubmissionType, TaskStatus
+from db.settings import Settings, get_settings
+from flows import storage
+from flows.archive import ArchiveLimits, extract_archive
+from flows.batching import make_batches
+from flows.errors import BadArchive, LintServiceError
+from flows.lint import LintRequest, lint_with_limit
+
+logger = logging.getLogger(__name__)
+
+# Rows are mirrored at least this often while a batch runs, so polling shows progress.
+_MIRROR_EVERY_SECONDS = 0.5
+
+
+def _batch_run_name() -> str:
+    files = current_task_run.parameters["files"]
+    first = files[0].file_name if files else "nothing"
+    return f"lint {first} +{len(files) - 1}" if len(files) > 1 else f"lint {first}"
+
+
+@task(
+    name="lint-batch",
+    task_run_name=_batch_run_name,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict[str, int]:
+    """Lint a batch of files on a Dask worker; write result files; mirror each row.
+
+    Safe to run twice (Dask re-runs a task whose worker died): results are replaced atomically
+    and rows are updated, never inserted.
+    """
+    settings = get_settings()
+    root = settings.NFS_SHARE_ROOT_PATH
+    session_maker = sessions(settings.DATABASE_URL)
+    with session_maker.begin() as session:
+        repo.mark_in_progress(session, [f.task_id for f in files])
+    done: list[repo.TaskOutcome] = []
+    summary = {"files": len(files), "failed": 0, "violations": 0}
+    last_mirror = time.monotonic()
+    for f in files:
+        result_rel = storage.result_path(job_id, f.task_id)
+        outcome = lint_with_limit(
+            LintRequest(
+                source=str(root / f.source_file_path),
+                display_name=f.file_name,
+                result=str(root / result_rel),
+                dialect=dialect,
+                max_bytes=settings.LINT_MAX_FILE_BYTES,
+            ),
+            timeout=settings.LINT_TIMEOUT_SECONDS,
+        )
+        if outcome.ok:
+            summary["violations"] += outcome.violation_count or 0
+        else:
+            summary["failed"] += 1
+        done.append(
+            repo.TaskOutcome(
+                task_id=f.task_id,
+                status=TaskStatus.SUCCESS if outcome.ok else TaskStatus.FAILURE,
+                result_file_path=result_rel if outcome.ok else None,
+                error_message=outcome.error,
+                violation_count=outcome.violation_count,
+            )
+        )
+        if time.monotonic() - last_mirror >= _MIRROR_EVERY_SECONDS:
+            with session_maker.begin() as session:
+                repo.mark_tasks(session, done)
+            done, last_mirror = [], time.monotonic()
+    with session_maker.begin() as session:
+        repo.mark_tasks(session, done)
+    get_run_logger().info(
+        "linted %d files: %d failed, %d violations",
+        summary["files"], summary["failed"], summary["violations"],
+    )
+    return summary
+
+
+def collect_files(job_id: str, submission: SubmissionType, source_path: str,
+                  settings: Settings) -> tuple[list[repo.NewTask], int]:
+    """The job's files as task rows to ensure, and how many non-SQL files were ignored.
+
+    Raises:
+        BadArchive: the ZIP cannot be expanded safely.
+        LintServiceError: the source is gone or unsafe.
+    """
+    root = settings.NFS_SHARE_ROOT_PATH
+    if submission == SubmissionType.SINGLE_FILE:
+        return [repo.NewTask(source_path, storage.INLINE_SQL_NAME)], 0
+    archive = storage.resolve_under_root(root, source_path)
+    extracted = storage.extracted_dir(job_id)
+    expansion = extract_archive(
+        archive,
+        root / extracted,
+        ArchiveLimits(
+            settings.ZIP_MAX_ENTRIES, settings.ZIP_MAX_TOTAL_BYTES, settings.ZIP_MAX_RATIO
+        ),
+    )
+    files = [repo.NewTask(f"{extracted}/{name}", name) for name in expansion.sql_files]
+    files += [
+        repo.NewTask(f"{extracted}/{name}", name, f"not linted: {reason}")
+        for name, reason in expansion.rejected.items()
+    ]
+    if not files:
+        raise BadArchive(
+            f"archive holds no .sql files ({expansion.ignored_count} other files ignored)"
+        )
+    return files, expansion.ignored_count
+
+
+def _fail_unfinished_job(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
+    """Hook for crashed, failed and cancelled runs: never leave the job PROCESSING."""
+    job_id = flow_run.parameters.get("job_id")
+    if not job_id:
+        return
+    message = (
+        f"flow run {flow_run.name} ended {state.type.value}: {state.message or 'no message'}; "
+        "retry the job"
+    )
+    with sessions(get_settings().DATABASE_URL).begin() as session:
+        if repo.fail_job(session, job_id, message[:4000], only_if_unfinished=True):
+            logger.error("job %s marked FAILED: %s", job_id, message)
+
+
+@flow(
+    name="lint-job",
+    flow_run_name="{job_id}",
+    on_crashed=[_fail_unfinished_job],
+    on_failure=[_fail_unfinished_job],
+    on_cancellation=[_fail_unfinished_job],
+)
+def lint_job(job_id: str) -> dict[str, Any]:
+    """Lint every SQL file of a job and set its final status (SPEC §7)."""
+    log = get_run_logger()
+    settings = get_settings()
+    session_maker = sessions(settings.DATABASE_URL)
+    with session_maker.begin() as session:
+        job = repo.get_job(session, job_id)
+        if job is None:
+            raise ValueError(f"job {job_id} does not exist")
+        repo.mark_job_processing(session, job_id, current_flow_run.id)
+        submission, source_path, dialect = job.submission_type, job.source_path, job.dialect
+    try:
+        files, ignored = collect_files(job_id, submission, source_path, settings)
+    except LintServiceError as exc:
+        with session_maker.begin() as session:
+            repo.fail_job(session, job_id, str(exc), only_if_unfinished=False)
+        raise
+    with session_maker.begin() as session:
+        repo.set_ignored_file_count(session, job_id, ignored)
+        pending = repo.ensure_tasks(session, job_id, files)
+    root = settings.NFS_SHARE_ROOT_PATH
+    batches = make_batches(
+        pending,
+        size_of=lambda f: _size(root / f.source_file_path),
+        target_bytes=settings.BATCH_TARGET_BYTES,
+        max_files=settings.BATCH_MAX_FILES,
+        workers=settings.LINT_MIN_BATCHES,
+    )
+    log.info("job %s: %d files to lint in %d batches", job_id, len(pending), len(batches))
+    futures = lint_batch.map(batches, job_id=unmapped(job_id), dialect=unmapped(dialect))
+    for future in futures:
+        future.wait()
+        if future.state.is_failed() or future.state.is_crashed():
+            log.error("a lint batch of job %s ended %s", job_id, future.state.type.value)
+    with session_maker.begin() as session:
+        status = repo.finish_job(session, job_id)
+        counts = repo.task_counts(session, job_id)
+        job = repo.get_job(session, job_id)
+        message = job.error_message if job else None
+    log.info("job %s %s: %s", job_id, status.value, {k.value: v for k, v in counts.items()})
+    if status == JobStatus.FAILED:
+        raise RuntimeError(message or "job failed")
+    return {"status": status.value, **{k.value: v for k, v in counts.items()}}
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0

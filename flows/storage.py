@@ -1,0 +1,78 @@
+"""The shared directory's layout in one place, and safe handling of client-given paths.
+
+Every path stored in the DB or passed between processes is relative to NFS_SHARE_ROOT_PATH, so
+all hosts can mount the share wherever the setting says.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from flows.errors import SourceMissing, UnsafePath
+
+INLINE_SQL_NAME = "input.sql"
+
+
+def job_dir(job_id: str) -> str:
+    return f"jobs/{job_id}"
+
+
+def inline_source_path(job_id: str) -> str:
+    """Where inline `sql_content` is stored."""
+    return f"{job_dir(job_id)}/source/{INLINE_SQL_NAME}"
+
+
+def extracted_dir(job_id: str) -> str:
+    return f"{job_dir(job_id)}/extracted"
+
+
+def result_path(job_id: str, task_id: str) -> str:
+    return f"{job_dir(job_id)}/results/{task_id}.json"
+
+
+def resolve_under_root(root: Path, relative: str) -> Path:
+    """Resolve a client-given path that must stay inside the shared root.
+
+    Args:
+        root: the shared root (absolute, resolved).
+        relative: the path as the client sent it.
+
+    Returns:
+        The absolute, symlink-free path of an existing file under `root`.
+
+    Raises:
+        UnsafePath: absolute paths, `..` components, or symlinks leading out of the root.
+        SourceMissing: the path is safe but nothing is there.
+    """
+    if not relative or relative.strip() != relative or "\x00" in relative:
+        raise UnsafePath(f"invalid path {relative!r}")
+    pure = PurePosixPath(relative.replace("\\", "/"))
+    if pure.is_absolute() or relative.startswith(("/", "\\")) or ":" in pure.parts[0]:
+        raise UnsafePath(f"path {relative!r} must be relative to the shared root")
+    if ".." in pure.parts:
+        raise UnsafePath(f"path {relative!r} escapes the shared root")
+    resolved = (root / pure).resolve()
+    if not resolved.is_relative_to(root):
+        raise UnsafePath(f"path {relative!r} leads outside the shared root")
+    if not resolved.is_file():
+        raise SourceMissing(f"file not found: {relative}")
+    return resolved
+
+
+def write_bytes_atomic(target: Path, data: bytes) -> None:
+    """Write via a temp file and rename, so readers never see half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(target: Path, payload: Any) -> None:
+    write_bytes_atomic(target, json.dumps(payload).encode("utf-8"))

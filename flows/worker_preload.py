@@ -1,0 +1,29 @@
+"""Dask worker preload: warm a lint child (SQLFluff imported, dialect built) as the worker starts.
+
+Used as `dask worker --preload flows.worker_preload` or `LocalCluster(preload=[...])`.
+"""
+
+import logging
+import threading
+from typing import Any
+
+from db.settings import get_settings
+from flows.lint import warm_up
+
+logger = logging.getLogger(__name__)
+
+
+def dask_setup(worker: Any) -> None:
+    settings = get_settings()
+
+    def _warm() -> None:
+        outcome = warm_up(
+            settings.SQLFLUFF_DIALECT,
+            settings.LINT_MAX_FILE_BYTES,
+            settings.NFS_SHARE_ROOT_PATH / "tmp",
+        )
+        if not outcome.ok:
+            logger.warning("lint child warm-up failed: %s", outcome.error)
+
+    # In a thread: the worker must not wait ~1 s for SQLFluff to import before it registers.
+    threading.Thread(target=_warm, name="lint-warm-up", daemon=True).start()
