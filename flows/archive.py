@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -126,7 +127,7 @@ def extract_archive(archive: Path, dest: Path, limits: ArchiveLimits) -> Expansi
                     spent += _copy_limited(src, target, budget - spent)
             except BadArchive:
                 raise BadArchive(_too_large_message(None, compressed, limits)) from None
-            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
                 result.rejected[name] = f"entry cannot be read: {exc}"
                 continue
             result.sql_files.append(name)
