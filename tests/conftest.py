@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_sessionmaker
 from db.settings import Settings, get_settings
-from tests.support import databases
+from tests.support import databases, prefect_server
 
 # Read before any fixture changes the environment: the server the run was pointed at.
 BASE_DATABASE_URL = os.environ.get("DATABASE_URL")
@@ -18,10 +18,23 @@ CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # No test may reach a Prefect server it did not start, or write into ~/.prefect.
-    os.environ.pop("PREFECT_API_URL", None)
-    os.environ["PREFECT_HOME"] = str(Path(config.rootpath) / ".pytest_prefect_home")
+    # No test may reach a Prefect server it did not start, or write into ~/.prefect. Prefect
+    # reads these once at import, so they are set here, before any test module imports it.
+    home = Path(config.rootpath) / ".pytest_prefect_home"
+    home.mkdir(exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ["PREFECT_API_URL"] = prefect_server.reserve_api_url()
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     assert CORPUS.is_dir(), f"the shared corpus is missing at {CORPUS}"
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prefect server at PREFECT_API_URL, for the session."""
+    url = os.environ["PREFECT_API_URL"]
+    assert url.startswith("http://127.0.0.1:"), f"refusing a non-local Prefect API: {url}"
+    with prefect_server.running_server(url, tmp_path_factory.mktemp("prefect")):
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ def test_database_url(base_url: str | None, tmp_dir: Path) -> str:
 def create_mysql_database(url: str) -> None:
     parsed = make_url(url)
     assert parsed.database and "_test_" in parsed.database, f"refusing to touch {parsed.database}"
-    server: URL = parsed.set(database=None)
+    server: URL = parsed.set(database="information_schema")
     engine = create_engine(server)
     with engine.begin() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS `{parsed.database}`"))
@@ -47,7 +47,7 @@ def create_mysql_database(url: str) -> None:
 def drop_mysql_database(url: str) -> None:
     parsed = make_url(url)
     assert parsed.database and "_test_" in parsed.database, f"refusing to touch {parsed.database}"
-    engine = create_engine(parsed.set(database=None))
+    engine = create_engine(parsed.set(database="information_schema"))
     with engine.begin() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS `{parsed.database}`"))
     engine.dispose()
