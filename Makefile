@@ -1,0 +1,25 @@
+# Two commands for a newcomer: `make up` runs the whole system, `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The MariaDB server the CI suite runs against (a `<name>_test_<worker>` database is derived).
+MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/sqlfluff
+
+.PHONY: install up test test-mysql
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+up: install
+	$(PY) -m deployments.up
+
+test: install
+	$(PY) -m pytest
+
+test-mysql: install
+	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest tests/db tests/api tests/e2e
