@@ -51,13 +51,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Files larger than this are a FAILURE; replaces SQLFluff's silent 20 KB skip.",
     )
-    BATCH_TARGET_BYTES: int = Field(
-        default=200_000, gt=0, description="Source bytes per lint-batch task (work, not count)."
+    BATCH_MAX_BYTES: int = Field(
+        default=400_000, gt=0, description="Most source bytes in one lint-batch task."
     )
-    BATCH_MAX_FILES: int = Field(default=50, ge=1, le=10_000)
-    LINT_MIN_BATCHES: int = Field(
-        default=4, ge=1, description="A small job is still spread over this many batches."
+    BATCH_MIN_BYTES: int = Field(
+        default=8_000, gt=0, description="Fewest source bytes in a lint-batch (but the last)."
     )
+    BATCH_MAX_FILES: int = Field(default=200, ge=1, le=10_000)
     ZIP_MAX_ENTRIES: int = Field(default=100_000, ge=1)
     ZIP_MAX_TOTAL_BYTES: int = Field(
         default=2 * 1024**3, ge=1, description="Limit on the expanded size of one archive."

@@ -46,6 +46,18 @@ def child_env(settings: Settings, prefect_api: str) -> dict[str, str]:
         PREFECT_LOGGING_EXTRA_LOGGERS="flows,db",
         PYTHONUNBUFFERED="1",
     )
+    # Dask's housekeeping (20 ms event-loop ticks, a 10 ms profiler, 100 ms memory monitors and
+    # work stealing) cost an idle 2-worker cluster 0.07 s of CPU per second, taken from SQLFluff;
+    # with these, 0.03 (measured). Stealing is moot: the scheduler queues root tasks until a
+    # worker is free.
+    for name, value in (
+        ("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "False"),
+        ("DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL", "1s"),
+        ("DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL", "5s"),
+        ("DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL", "1s"),
+        ("DASK_DISTRIBUTED__SCHEDULER__WORK_STEALING", "False"),
+    ):
+        env.setdefault(name, value)
     return env
 
 

@@ -1,7 +1,9 @@
 """Cutting a job's pending files into lint batches sized by work, not by count.
 
 One Prefect task run costs ~200 ms of CPU against ~21 ms to lint a small file (measured on a
-2-core machine), so files go in batches; source bytes approximate lint work.
+2-core machine), so files go in batches; source bytes approximate lint work. Batches shrink as
+the job goes on (guided self-scheduling): each takes a share of the bytes still unassigned, so
+the first are big (few task runs) and the last are small (workers finish together).
 """
 
 from collections.abc import Callable, Sequence
@@ -11,26 +13,39 @@ T = TypeVar("T")
 
 
 def make_batches(
-    items: Sequence[T], size_of: Callable[[T], int], target_bytes: int, max_files: int, workers: int
+    items: Sequence[T],
+    size_of: Callable[[T], int],
+    *,
+    max_bytes: int,
+    min_bytes: int,
+    max_files: int,
+    workers: int,
 ) -> list[list[T]]:
-    """Group items in order so each batch holds about `target_bytes` and at most `max_files`.
+    """Group items, in order, into batches of shrinking size.
 
-    A job smaller than `workers` full batches is spread over `workers` batches instead, so a
-    small job still uses every worker.
+    Each batch takes about 1/(2 x workers) of the bytes not yet assigned, kept between
+    `min_bytes` and `max_bytes`, and at most `max_files` items. A file is never split.
     """
-    total = sum(size_of(i) for i in items)
-    per_worker = -(-total // max(workers, 1)) if items else 0
-    target = max(1, min(target_bytes, per_worker))
+    sizes = [max(size_of(i), 1) for i in items]
+    remaining = sum(sizes)
+    share = 2 * max(workers, 1)
     batches: list[list[T]] = []
     current: list[T] = []
     current_bytes = 0
-    for item in items:
-        size = size_of(item)
-        if current and (current_bytes + size > target or len(current) >= max_files):
+    target = 0
+    for item, size in zip(items, sizes, strict=True):
+        if current and current_bytes + size > target:
             batches.append(current)
+            remaining -= current_bytes
             current, current_bytes = [], 0
+        if not current:
+            target = min(max_bytes, max(min_bytes, remaining // share))
         current.append(item)
         current_bytes += size
+        if current_bytes >= target or len(current) >= max_files:
+            batches.append(current)
+            remaining -= current_bytes
+            current, current_bytes = [], 0
     if current:
         batches.append(current)
     return batches

@@ -28,6 +28,7 @@ from flows.archive import ArchiveLimits, extract_archive
 from flows.batching import make_batches
 from flows.errors import BadArchive, LintServiceError
 from flows.lint import LintRequest, lint_with_limit
+from flows.runner import worker_threads
 
 logger = logging.getLogger(__name__)
 
@@ -178,9 +179,10 @@ def lint_job(job_id: str) -> dict[str, Any]:
     batches = make_batches(
         pending,
         size_of=lambda f: _size(root / f.source_file_path),
-        target_bytes=settings.BATCH_TARGET_BYTES,
+        max_bytes=settings.BATCH_MAX_BYTES,
+        min_bytes=settings.BATCH_MIN_BYTES,
         max_files=settings.BATCH_MAX_FILES,
-        workers=settings.LINT_MIN_BATCHES,
+        workers=worker_threads(),
     )
     log.info("job %s: %d files to lint in %d batches", job_id, len(pending), len(batches))
     futures = lint_batch.map(batches, job_id=unmapped(job_id), dialect=unmapped(dialect))

@@ -1,8 +1,14 @@
 """The one place the flow's task runner is chosen."""
 
-from prefect_dask import DaskTaskRunner
+import logging
+import os
+
+from prefect_dask import DaskTaskRunner, get_dask_client
+
 
 from db.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def task_runner(settings: Settings) -> DaskTaskRunner:
@@ -16,3 +22,13 @@ def task_runner(settings: Settings) -> DaskTaskRunner:
     return DaskTaskRunner(
         cluster_kwargs={"n_workers": None, "threads_per_worker": 1, "dashboard_address": None}
     )
+
+
+def worker_threads() -> int:
+    """Dask worker threads of the current flow run's cluster (to size batches); inside a flow."""
+    try:
+        with get_dask_client() as client:
+            return max(1, sum(client.nthreads().values()))
+    except (OSError, ValueError, AttributeError, RuntimeError) as exc:
+        logger.warning("cannot count Dask workers (%s); assuming this host's cores", exc)
+        return os.cpu_count() or 1

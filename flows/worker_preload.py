@@ -17,6 +17,10 @@ def dask_setup(worker: Any) -> None:
     settings = get_settings()
 
     def _warm() -> None:
+        # Import the task's module (and so Prefect's engine) now, not on the first job: ~2 s of
+        # CPU per worker otherwise lands on the first job (measured).
+        import flows.lint_job  # noqa: F401
+
         outcome = warm_up(
             settings.SQLFLUFF_DIALECT,
             settings.LINT_MAX_FILE_BYTES,

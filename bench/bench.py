@@ -1,0 +1,229 @@
+"""Side-by-side benchmark: the SQLFluff CLI vs the service end to end, on the same files.
+
+Run by hand (not a test), from the repository root, on an otherwise idle machine:
+
+    .venv/bin/python -m bench.bench                       # default folders, SQLite
+    .venv/bin/python -m bench.bench --folder tpcds:ansi --synthetic 0
+    DATABASE_URL=mysql+pymysql://root@127.0.0.1:3306/sqlfluff_bench .venv/bin/python -m bench.bench
+
+It starts the whole system with `python -m deployments.up` (as `make up` does) on free ports and
+a temp data dir, then for each folder: (a) times `sqlfluff lint --format json --processes N`,
+(b) times POST of the folder as one ZIP until the job is final, (c) sums per-file lint CPU in
+one process. Prints a Markdown table row per folder.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from deployments.processes import free_port, start, stop, tail, wait_for
+from flows.lint import LintRequest, effective_config_text, lint_file
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus"
+MAX_BYTES = 1_048_576
+DEFAULT_FOLDERS = ["tpcds:ansi", "mixed/postgres:postgres", "mixed/mysql:mysql", "mixed/tsql:tsql"]
+
+
+@dataclass
+class System:
+    proc: subprocess.Popen[bytes]
+    api: str
+    shared: Path
+    pids: dict[str, int]
+
+
+def start_system(data: Path) -> System:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(DATA_DIR=str(data), API_PORT=str(free_port()), PREFECT_SERVER_PORT=str(free_port()),
+               DASK_SCHEDULER_PORT=str(free_port()), PREFECT_HOME=str(data / "prefect"))
+    log = data / "up.log"
+    proc = start([sys.executable, "-m", "deployments.up"], env, log, cwd=REPO)
+
+    def ready() -> dict[str, Any] | None:
+        assert proc.poll() is None, tail(log)
+        for line in log.read_text().splitlines():
+            if line.startswith("READY "):
+                return dict(json.loads(line[6:]))
+        return None
+
+    info = wait_for(ready, 300, lambda: tail(log), 0.5)
+    return System(proc, info["api"], data / "shared", info["pids"])
+
+
+def sql_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.sql") if p.is_file())
+
+
+def time_cli(folder: Path, dialect: str, processes: int, work: Path) -> float:
+    cfg = work / "cli.sqlfluff"
+    cfg.write_text(effective_config_text(dialect, MAX_BYTES))
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "sqlfluff"), "lint", "--format", "json", "--dialect",
+         dialect, "--config", str(cfg), "--processes", str(processes), str(folder)],
+        cwd=work, capture_output=True, timeout=3600,
+    )
+    elapsed = time.perf_counter() - t0
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    return elapsed
+
+
+def cpu_per_file(files: list[Path], dialect: str, work: Path) -> float:
+    """Sum of per-file lint CPU seconds in this one process (after one warm-up file)."""
+    out = work / "cpu.json"
+    lint_file(LintRequest(str(files[0]), "w", str(out), dialect, MAX_BYTES))
+    total = 0.0
+    for f in files:
+        t0 = time.process_time()
+        lint_file(LintRequest(str(f), f.name, str(out), dialect, MAX_BYTES))
+        total += time.process_time() - t0
+    return total
+
+
+def make_zip(target: Path, files: dict[str, bytes]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+
+
+def run_job(system: System, body: dict[str, Any], poll_page: bool = False) -> tuple[float, dict[str, Any], list[float]]:
+    """Submit and wait; returns wall seconds, final job body, and page-1 latencies if asked."""
+    t0 = time.perf_counter()
+    r = httpx.post(f"{system.api}/jobs", json=body, timeout=60)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    latencies: list[float] = []
+    with httpx.Client(timeout=60) as client:
+        while True:
+            s = time.perf_counter()
+            job = client.get(f"{system.api}/jobs/{job_id}").json()
+            if poll_page and job["job_status"] == "PROCESSING" and len(latencies) < 200:
+                latencies.append(time.perf_counter() - s)
+            if job["job_status"] in ("COMPLETED", "PARTIALLY_COMPLETED", "FAILED"):
+                return time.perf_counter() - t0, job, latencies
+            time.sleep(0.05 if poll_page else 0.5)
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS per process tree root (the roles of deployments.up and their children)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.peak, self.done = pids, {}, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            for role, root in self.pids.items():
+                for pid in _tree(root):
+                    try:
+                        status = Path(f"/proc/{pid}/status").read_text()
+                    except OSError:
+                        continue
+                    kb = int(next(l for l in status.splitlines() if l.startswith("VmRSS")).split()[1])
+                    self.peak[pid] = max(self.peak.get(pid, 0), kb)
+
+
+def _tree(pid: int) -> list[int]:
+    out = [pid]
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:  # children started by any thread, not only the main one
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            out += _tree(int(child))
+    return out
+
+
+def cpu_by_role(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each role's living process tree."""
+    tick = os.sysconf("SC_CLK_TCK")
+    usage: dict[str, float] = {"lint children": 0.0}
+    for role, root in pids.items():
+        usage.setdefault(role, 0.0)
+        for pid in _tree(root):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            # lint children are counted apart: their CPU is SQLFluff's own work
+            key = "lint children" if b"flows.lint_child" in cmdline else role
+            usage[key] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return usage
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> str:
+    return ", ".join(f"{r} {after[r] - before.get(r, 0):.1f}" for r in after)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", action="append", help="corpus-relative folder:dialect")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--synthetic", type=int, default=20_000, help="files in the synthetic archive (0: skip)")
+    parser.add_argument("--inline", type=int, default=10, help="inline submissions for the latency median")
+    args = parser.parse_args()
+    folders = args.folder or DEFAULT_FOLDERS
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    system = start_system(work / "data")
+    rows = []
+    try:
+        for spec in folders:
+            rel, dialect = spec.rsplit(":", 1)
+            folder = CORPUS / rel
+            files = sql_files(folder)
+            make_zip(system.shared / f"bench/{rel.replace('/', '_')}.zip",
+                     {p.relative_to(folder).as_posix(): p.read_bytes() for p in files})
+            cli = time_cli(folder, dialect, args.processes, work)
+            before = cpu_by_role(system.pids)
+            wall, job, _ = run_job(system, {"zip_file_path": f"bench/{rel.replace('/', '_')}.zip", "dialect": dialect})
+            roles = cpu_delta(before, cpu_by_role(system.pids))
+            cpu = cpu_per_file(files, dialect, work)
+            eff = cpu / ((os.cpu_count() or 2) * wall)
+            rows.append(f"| {rel} ({dialect}) | {len(files)} | {cli:.1f} s = {len(files)/cli:.1f} f/s | "
+                        f"{wall:.1f} s = {len(files)/wall:.1f} f/s | {wall/cli:.2f} | {cpu:.1f} s | {eff:.0%} | "
+                        f"{job['job_status']} {job['progress']['SUCCESS']}/{job['sub_tasks']['total']} | {roles} |")
+            print(rows[-1], flush=True)
+        if args.synthetic:
+            base = [p.read_bytes() for p in sql_files(CORPUS / "tpch")]
+            entries = {f"s{i // 1000:02}/q{i:05}.sql": base[i % len(base)] for i in range(args.synthetic)}
+            make_zip(system.shared / "bench/synthetic.zip", entries)
+            sampler = RssSampler(system.pids)
+            sampler.start()
+            wall, job, lat = run_job(system, {"zip_file_path": "bench/synthetic.zip"}, poll_page=True)
+            sampler.done.set()
+            lat.sort()
+            p99 = lat[int(len(lat) * 0.99) - 1] if lat else float("nan")
+            print(f"| synthetic ({args.synthetic} tpch copies) | {wall:.1f} s = {args.synthetic/wall:.1f} f/s | "
+                  f"{job['job_status']} | page-1 p99 {p99*1000:.1f} ms over {len(lat)} | "
+                  f"peak RSS {max(sampler.peak.values())/1024:.0f} MB |", flush=True)
+        if args.inline:
+            sql = (CORPUS / "tpch/q01.sql").read_text()
+            times = [run_job(system, {"sql_content": sql})[0] for _ in range(args.inline)]
+            print(f"| inline q01 | median {statistics.median(times):.2f} s | min {min(times):.2f} | "
+                  f"max {max(times):.2f} |", flush=True)
+    finally:
+        stop(system.proc, grace=30)
+
+
+if __name__ == "__main__":
+    main()
