@@ -18,8 +18,10 @@ install: $(VENV)/.installed
 up: install
 	$(PY) -m deployments.up
 
+# Everything that needs only SQLite and local processes (tests marked `mysql` need MariaDB).
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not mysql"
 
+# The tiers that touch the database, against MariaDB, plus the MariaDB-only fault tests.
 test-mysql: install
-	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest tests/db tests/api tests/e2e
+	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest tests/db tests/api tests/e2e tests/faults

@@ -1,6 +1,6 @@
 """SQLAlchemy models of `linting_jobs` and `linting_tasks` (SPEC §4), plus the columns we added.
 
-Added columns: jobs `flow_run_id`, `dialect`, `ignored_file_count`; tasks `file_name` (the path
+Added columns: jobs `flow_run_id`, `dialect`, `ignored_file_count`, `heartbeat_at`; tasks `file_name` (the path
 inside the submission), `source_path_hash` (SHA-256 of `source_file_path`, the idempotency key:
 a unique index over VARCHAR(255)+VARCHAR(1024) in utf8mb4 is past InnoDB's 3,072-byte key limit)
 and `violation_count`.
@@ -79,6 +79,9 @@ class LintingJob(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
     dialect: Mapped[str] = mapped_column(String(64))
     ignored_file_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Written every HEARTBEAT_SECONDS by a running flow; the reconciler fails a PROCESSING job
+    # whose heartbeat stops (its host died: nothing in Prefect 3.9 would notice).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     __table_args__ = (Index("ix_linting_jobs_status", "status"),)
 

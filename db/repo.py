@@ -104,14 +104,23 @@ def set_flow_run_id(session: Session, job_id: str, flow_run_id: str) -> None:
 
 def mark_job_processing(session: Session, job_id: str, flow_run_id: str | None) -> None:
     """PROCESSING, also from a final state: a retried run of a job starts it again."""
+    now = utcnow()
     values: dict[str, object] = {
         "status": JobStatus.PROCESSING,
         "error_message": None,
-        "updated_at": utcnow(),
+        "updated_at": now,
+        "heartbeat_at": now,
     }
     if flow_run_id:
         values["flow_run_id"] = flow_run_id
     session.execute(update(LintingJob).where(LintingJob.job_id == job_id).values(**values))
+
+
+def beat(session: Session, job_id: str) -> None:
+    """Mark a running job alive (see `LintingJob.heartbeat_at`)."""
+    session.execute(
+        update(LintingJob).where(LintingJob.job_id == job_id).values(heartbeat_at=utcnow())
+    )
 
 
 def set_ignored_file_count(session: Session, job_id: str, count: int) -> None:
@@ -294,16 +303,20 @@ def page_tasks(
     return int(total or 0), list(session.scalars(query))
 
 
-def unfinished_jobs(session: Session, updated_before: datetime) -> list[LintingJob]:
-    """Jobs not final and not touched since `updated_before` (the reconciler's worklist)."""
+def unfinished_jobs(session: Session, updated_before: datetime, limit: int = 500) -> list[LintingJob]:
+    """Jobs not final and not touched since `updated_before` (the reconciler's worklist).
+
+    A running job's heartbeat counts as a touch.
+    """
+    touched = func.coalesce(LintingJob.heartbeat_at, LintingJob.updated_at)
     return list(
         session.scalars(
             select(LintingJob)
             .where(
                 LintingJob.status.not_in(list(FINAL_JOB_STATUSES)),
-                LintingJob.updated_at < updated_before,
+                touched < updated_before,
             )
             .order_by(LintingJob.id)
-            .limit(500)
+            .limit(limit)
         )
     )

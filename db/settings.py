@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     RECONCILE_INTERVAL_SECONDS: float = Field(
         default=10.0, gt=0, description="How often the API reconciles jobs with Prefect."
     )
+    HEARTBEAT_SECONDS: float = Field(
+        default=10.0, gt=0, description="How often a running lint-job flow marks its job alive."
+    )
+    STALE_AFTER_SECONDS: float = Field(
+        default=60.0,
+        gt=0,
+        description="A PROCESSING job whose heartbeat is this old is failed (retryable).",
+    )
+    DB_RETRY_SECONDS: float = Field(
+        default=300.0, ge=0, description="How long flows keep retrying while the DB is away."
+    )
     TRIGGER_RETRY_AFTER_SECONDS: float = Field(
         default=30.0,
         gt=0,

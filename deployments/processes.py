@@ -3,6 +3,7 @@
 Stopping is SIGINT, a grace period, then SIGKILL, as distributed's test `popen` does.
 """
 
+import ctypes
 import os
 import signal
 import socket
@@ -23,16 +24,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Linux: the kernel sends SIGTERM to the child when the process that started it dies, so a
+    # supervisor killed with SIGKILL leaves nothing behind.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start(
     args: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start a process in its own process group, its output appended to `log`."""
+    """Start a process in its own process group, its output appended to `log`.
+
+    Its own group, so a Ctrl-C meant for the supervisor does not reach it before the
+    supervisor's orderly stop; it still dies if the supervisor is killed outright.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     out: IO[bytes] = open(log, "ab")  # noqa: SIM115 - the child owns it from here
     try:
         return subprocess.Popen(
             list(args), env=dict(env), stdout=out, stderr=subprocess.STDOUT,
-            cwd=cwd, start_new_session=True,
+            cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent,
         )
     finally:
         out.close()

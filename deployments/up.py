@@ -2,8 +2,9 @@
 
 Starts, in order, each ready before the next: Prefect server, a long-lived Dask LocalCluster,
 the process serving the `lint-job` deployment, and the API. Prints where the API docs and the
-Prefect UI are, then a `READY {json}` line with each role's pid (tests kill by role). Ctrl-C
-(or SIGTERM, or any part dying) stops them all: SIGINT, a grace period, then SIGKILL.
+Prefect UI are, then a `READY {json}` line with each role's pid; the current pids are also in
+DATA_DIR/run/pids.json (fault tests kill by role). A part that dies is started again (at most 5
+times a minute). Ctrl-C or SIGTERM stops them all: SIGINT, a grace period, then SIGKILL.
 """
 
 import json
@@ -12,6 +13,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -62,19 +65,34 @@ def child_env(settings: Settings, prefect_api: str) -> dict[str, str]:
 
 
 class Supervisor:
+    """Starts the roles in order, restarts one that dies, stops them all in reverse order."""
+
+    MAX_RESTARTS = 5  # per role within RESTART_WINDOW seconds; past that, stop everything
+    RESTART_WINDOW = 60.0
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.logs = settings.DATA_DIR / "logs"
+        self.pids_file = settings.DATA_DIR / "run" / "pids.json"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self.restarts: dict[str, list[float]] = {}
         self.stopping = threading.Event()
 
     def launch(self, role: str, args: list[str], env: dict[str, str]) -> Path:
         log = self.logs / f"{role}.log"
-        log.write_bytes(b"") if log.exists() else None
+        self.commands[role] = (args, env)
         self.procs[role] = start(args, env, log, cwd=REPO_ROOT)
+        self.write_pids()
         return log
 
-    def ready(self, role: str, probe: "callable[[], object]", log: Path) -> None:  # type: ignore[valid-type]
+    def write_pids(self) -> None:
+        self.pids_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.pids_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({role: p.pid for role, p in self.procs.items()}))
+        os.replace(tmp, self.pids_file)
+
+    def ready(self, role: str, probe: Callable[[], object], log: Path) -> None:
         proc = self.procs[role]
 
         def check() -> object:
@@ -83,6 +101,17 @@ class Supervisor:
             return probe()
 
         wait_for(check, STARTUP_TIMEOUT, lambda: f"{role} not ready:\n{tail(log)}")
+
+    def restart(self, role: str) -> bool:
+        """Start a role again after it died; False once it keeps dying."""
+        now = time.monotonic()
+        recent = [t for t in self.restarts.get(role, []) if now - t < self.RESTART_WINDOW]
+        if len(recent) >= self.MAX_RESTARTS:
+            return False
+        self.restarts[role] = [*recent, now]
+        args, env = self.commands[role]
+        self.launch(role, args, env)
+        return True
 
     def stop_all(self) -> None:
         self.stopping.set()
@@ -142,9 +171,12 @@ class Supervisor:
                                                 "dask": env.get("DASK_SCHEDULER_ADDRESS")}) + "\n")
         sys.stdout.flush()
         while not self.stopping.is_set():
-            for role, proc in self.procs.items():
-                if proc.poll() is not None and not self.stopping.is_set():
-                    sys.stderr.write(f"{role} exited with {proc.returncode}; stopping.\n"
+            for role, proc in list(self.procs.items()):
+                if proc.poll() is None or self.stopping.is_set():
+                    continue
+                sys.stderr.write(f"{role} exited with {proc.returncode}; restarting it.\n")
+                if not self.restart(role):
+                    sys.stderr.write(f"{role} keeps exiting; stopping.\n"
                                      f"{tail(self.logs / f'{role}.log')}\n")
                     return 1
             self.stopping.wait(0.5)

@@ -117,7 +117,10 @@ def lint_file(request: LintRequest) -> FileOutcome:
     record = dict(records[0])
     record["filepath"] = request.display_name
     record.pop("timings", None)  # run-dependent; SPEC §6 lets it go
-    write_json(Path(request.result), [record])
+    try:
+        write_json(Path(request.result), [record])
+    except OSError as exc:
+        return FileOutcome(None, f"cannot write the result file: {type(exc).__name__}: {exc}")
     return FileOutcome(len(record["violations"]), None)
 
 
@@ -142,15 +145,24 @@ class LintChild:
             self._proc.wait()
             self._proc = None
 
+    def _send(self, request: LintRequest) -> subprocess.Popen[bytes] | None:
+        """Hand the request to a live child; a child that died while idle is replaced once."""
+        line = json.dumps(asdict(request)).encode() + b"\n"
+        for _ in range(2):
+            proc = self._proc if self._proc and self._proc.poll() is None else self._start()
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(line)
+                proc.stdin.flush()
+                return proc
+            except BrokenPipeError:
+                self.close()
+        return None
+
     def lint(self, request: LintRequest, timeout: float) -> FileOutcome:
-        proc = self._proc if self._proc and self._proc.poll() is None else self._start()
-        assert proc.stdin is not None and proc.stdout is not None
-        try:
-            proc.stdin.write(json.dumps(asdict(request)).encode() + b"\n")
-            proc.stdin.flush()
-        except BrokenPipeError:
-            self.close()
-            return FileOutcome(None, "SQLFluff process died before linting the file")
+        proc = self._send(request)
+        if proc is None:
+            return FileOutcome(None, "SQLFluff process could not be started")
         line = self._read_line(proc, time.monotonic() + timeout)
         if line is None:
             self.close()

@@ -3,12 +3,16 @@
 Path of a job: mark PROCESSING -> find the files (expand the ZIP) -> one task row per file
 (idempotent) -> lint batches on the Dask task runner, each mirroring its rows as files finish
 -> final status from the rows. Rows and result files are the truth; Prefect's task-run records
-are never read back (its event queue drops events under load).
+are never read back (its event queue drops events under load). Every DB write retries while the
+database is away (`db.retry`), and a heartbeat marks the job alive for the reconciler.
 """
 
+import contextlib
 import logging
 import os
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +22,13 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.runtime import flow_run as current_flow_run
 from prefect.runtime import task_run as current_task_run
 from prefect.states import State
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
 
 from db import repo
 from db.engine import sessions
 from db.models import JobStatus, SubmissionType, TaskStatus
+from db.retry import in_transaction
 from db.settings import Settings, get_settings
 from flows import storage
 from flows.archive import ArchiveLimits, extract_archive
@@ -54,13 +61,18 @@ def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict
     """Lint a batch of files on a Dask worker; write result files; mirror each row.
 
     Safe to run twice (Dask re-runs a task whose worker died): results are replaced atomically
-    and rows are updated, never inserted.
+    and rows are updated by task id, never inserted.
     """
     settings = get_settings()
     root = settings.NFS_SHARE_ROOT_PATH
     session_maker = sessions(settings.DATABASE_URL)
-    with session_maker.begin() as session:
-        repo.mark_in_progress(session, [f.task_id for f in files])
+
+    def mirror(outcomes: list[repo.TaskOutcome]) -> None:
+        in_transaction(session_maker, lambda s: repo.mark_tasks(s, outcomes),
+                       give_up_after=settings.DB_RETRY_SECONDS)
+
+    in_transaction(session_maker, lambda s: repo.mark_in_progress(s, [f.task_id for f in files]),
+                   give_up_after=settings.DB_RETRY_SECONDS)
     done: list[repo.TaskOutcome] = []
     summary = {"files": len(files), "failed": 0, "violations": 0}
     last_mirror = time.monotonic()
@@ -90,11 +102,9 @@ def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict
             )
         )
         if time.monotonic() - last_mirror >= _MIRROR_EVERY_SECONDS:
-            with session_maker.begin() as session:
-                repo.mark_tasks(session, done)
+            mirror(done)
             done, last_mirror = [], time.monotonic()
-    with session_maker.begin() as session:
-        repo.mark_tasks(session, done)
+    mirror(done)
     get_run_logger().info(
         "linted %d files: %d failed, %d violations",
         summary["files"], summary["failed"], summary["violations"],
@@ -102,12 +112,13 @@ def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict
     return summary
 
 
-def collect_files(job_id: str, submission: SubmissionType, source_path: str,
-                  settings: Settings) -> tuple[list[repo.NewTask], int]:
+def collect_files(
+    job_id: str, submission: SubmissionType, source_path: str, settings: Settings
+) -> tuple[list[repo.NewTask], int]:
     """The job's files as task rows to ensure, and how many non-SQL files were ignored.
 
     Raises:
-        BadArchive: the ZIP cannot be expanded safely.
+        BadArchive: the ZIP cannot be expanded safely, or holds no `.sql` file.
         LintServiceError: the source is gone or unsafe.
     """
     root = settings.NFS_SHARE_ROOT_PATH
@@ -134,6 +145,28 @@ def collect_files(job_id: str, submission: SubmissionType, source_path: str,
     return files, expansion.ignored_count
 
 
+@contextlib.contextmanager
+def heartbeat(session_maker: sessionmaker[Session], job_id: str, every: float) -> Iterator[None]:
+    """Mark the job alive every `every` seconds while the block runs (see api.reconcile)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                with session_maker.begin() as session:
+                    repo.beat(session, job_id)
+            except DBAPIError as exc:  # a missed beat is fine; the next one may land
+                logger.warning("heartbeat of %s not written: %s", job_id, type(exc).__name__)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(every)
+
+
 def _fail_unfinished_job(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
     """Hook for crashed, failed and cancelled runs: never leave the job PROCESSING."""
     job_id = flow_run.parameters.get("job_id")
@@ -142,10 +175,23 @@ def _fail_unfinished_job(flow: Any, flow_run: FlowRun, state: State[Any]) -> Non
     message = (
         f"flow run {flow_run.name} ended {state.type.value}: {state.message or 'no message'}; "
         "retry the job"
+    )[:4000]
+    settings = get_settings()
+    changed = in_transaction(
+        sessions(settings.DATABASE_URL),
+        lambda s: repo.fail_job(s, job_id, message, only_if_unfinished=True),
+        give_up_after=settings.DB_RETRY_SECONDS,
     )
-    with sessions(get_settings().DATABASE_URL).begin() as session:
-        if repo.fail_job(session, job_id, message[:4000], only_if_unfinished=True):
-            logger.error("job %s marked FAILED: %s", job_id, message)
+    if changed:
+        logger.error("job %s marked FAILED: %s", job_id, message)
+
+
+def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, str]:
+    job = repo.get_job(session, job_id)
+    if job is None:
+        raise ValueError(f"job {job_id} does not exist")
+    repo.mark_job_processing(session, job_id, current_flow_run.id)
+    return job.submission_type, job.source_path, job.dialect
 
 
 @flow(
@@ -160,45 +206,51 @@ def lint_job(job_id: str) -> dict[str, Any]:
     log = get_run_logger()
     settings = get_settings()
     session_maker = sessions(settings.DATABASE_URL)
-    with session_maker.begin() as session:
-        job = repo.get_job(session, job_id)
-        if job is None:
-            raise ValueError(f"job {job_id} does not exist")
-        repo.mark_job_processing(session, job_id, current_flow_run.id)
-        submission, source_path, dialect = job.submission_type, job.source_path, job.dialect
-    try:
-        files, ignored = collect_files(job_id, submission, source_path, settings)
-    except LintServiceError as exc:
-        with session_maker.begin() as session:
-            repo.fail_job(session, job_id, str(exc), only_if_unfinished=False)
-        raise
-    with session_maker.begin() as session:
-        repo.set_ignored_file_count(session, job_id, ignored)
-        pending = repo.ensure_tasks(session, job_id, files)
-    root = settings.NFS_SHARE_ROOT_PATH
-    batches = make_batches(
-        pending,
-        size_of=lambda f: _size(root / f.source_file_path),
-        max_bytes=settings.BATCH_MAX_BYTES,
-        min_bytes=settings.BATCH_MIN_BYTES,
-        max_files=settings.BATCH_MAX_FILES,
-        workers=worker_threads(),
-    )
-    log.info("job %s: %d files to lint in %d batches", job_id, len(pending), len(batches))
-    futures = lint_batch.map(batches, job_id=unmapped(job_id), dialect=unmapped(dialect))
-    for future in futures:
-        future.wait()
-        if future.state.is_failed() or future.state.is_crashed():
-            log.error("a lint batch of job %s ended %s", job_id, future.state.type.value)
-    with session_maker.begin() as session:
-        status = repo.finish_job(session, job_id)
-        counts = repo.task_counts(session, job_id)
-        job = repo.get_job(session, job_id)
-        message = job.error_message if job else None
-    log.info("job %s %s: %s", job_id, status.value, {k.value: v for k, v in counts.items()})
+    patience = settings.DB_RETRY_SECONDS
+
+    def write(work: Any) -> Any:
+        return in_transaction(session_maker, work, give_up_after=patience)
+
+    submission, source_path, dialect = write(lambda s: _start(s, job_id))
+    with heartbeat(session_maker, job_id, settings.HEARTBEAT_SECONDS):
+        try:
+            files, ignored = collect_files(job_id, submission, source_path, settings)
+        except LintServiceError as exc:
+            write(lambda s: repo.fail_job(s, job_id, str(exc), only_if_unfinished=False))
+            raise
+
+        def ensure(session: Session) -> list[repo.PendingFile]:
+            repo.set_ignored_file_count(session, job_id, ignored)
+            return repo.ensure_tasks(session, job_id, files)
+
+        pending: list[repo.PendingFile] = write(ensure)
+        root = settings.NFS_SHARE_ROOT_PATH
+        batches = make_batches(
+            pending,
+            size_of=lambda f: _size(root / f.source_file_path),
+            max_bytes=settings.BATCH_MAX_BYTES,
+            min_bytes=settings.BATCH_MIN_BYTES,
+            max_files=settings.BATCH_MAX_FILES,
+            workers=worker_threads(),
+        )
+        log.info("job %s: %d files to lint in %d batches", job_id, len(pending), len(batches))
+        futures = lint_batch.map(batches, job_id=unmapped(job_id), dialect=unmapped(dialect))
+        for future in futures:
+            future.wait()
+            if future.state.is_failed() or future.state.is_crashed():
+                log.error("a lint batch of job %s ended %s", job_id, future.state.type.value)
+
+        def finish(session: Session) -> tuple[JobStatus, dict[TaskStatus, int], str | None]:
+            status = repo.finish_job(session, job_id)
+            job = repo.get_job(session, job_id)
+            return status, repo.task_counts(session, job_id), job.error_message if job else None
+
+        status, counts, message = write(finish)
+    summary = {k.value: v for k, v in counts.items()}
+    log.info("job %s %s: %s", job_id, status.value, summary)
     if status == JobStatus.FAILED:
         raise RuntimeError(message or "job failed")
-    return {"status": status.value, **{k.value: v for k, v in counts.items()}}
+    return {"status": status.value, **summary}
 
 
 def _size(path: Path) -> int:

@@ -10,24 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import LintingTask
-from deployments.processes import wait_for
 from tests.conftest import CORPUS
-from tests.e2e.conftest import System
 from tests.support.factories import folder_entries, make_zip
 from tests.support.oracle import cli_violations
+from tests.support.system import System
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-FINAL = {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED"}
 MAX_BYTES = 1_048_576  # LINT_MAX_FILE_BYTES default
 
 
-def wait_final(system: System, job_id: str, timeout: float = 300) -> dict[str, Any]:
-    def final() -> dict[str, Any] | None:
-        body: dict[str, Any] = httpx.get(f"{system.api}/jobs/{job_id}", timeout=10).json()
-        return body if body["job_status"] in FINAL else None
-
-    return wait_for(final, timeout, lambda: f"job {job_id} not final:\n{system.logs()}", 0.5)
+def wait_final(system: System, job_id: str) -> dict[str, Any]:
+    return system.wait_final(job_id, timeout=300)
 
 
 def all_items(system: System, job_id: str, size: int) -> list[dict[str, Any]]:

@@ -90,3 +90,16 @@ def test_unknown_dialect() -> None:
     check_dialect("postgres")
     with pytest.raises(UnknownDialect, match="'nosuch'"):
         check_dialect("nosuch")
+
+
+def test_child_that_died_while_idle_is_replaced_without_failing_a_file(tmp_path: Path) -> None:
+    child = LintChild()
+    try:
+        quick = CORPUS / "tpch/q01.sql"
+        assert child.lint(LintRequest(str(quick), "q", str(tmp_path / "a.json"), "ansi", MAX_BYTES), 60).ok
+        assert child._proc is not None
+        child._proc.kill()
+        child._proc.wait()
+        assert child.lint(LintRequest(str(quick), "q", str(tmp_path / "b.json"), "ansi", MAX_BYTES), 60).ok
+    finally:
+        child.close()

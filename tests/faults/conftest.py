@@ -1,0 +1,57 @@
+"""One running system for the fault tests, tuned so faults show within seconds: a 1 s
+heartbeat, stale after 10 s, reconciled every second, small batches, short file limits."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import CORPUS
+from tests.support.factories import folder_entries, make_zip
+from tests.support.system import System, running_system
+
+FAULT_ENV = {
+    "LINT_TIMEOUT_SECONDS": "8",
+    "LINT_MAX_FILE_BYTES": "450000",
+    "HEARTBEAT_SECONDS": "1",
+    "STALE_AFTER_SECONDS": "10",
+    "RECONCILE_INTERVAL_SECONDS": "1",
+    "TRIGGER_RETRY_AFTER_SECONDS": "3",
+    "BATCH_MAX_FILES": "10",
+    "DB_RETRY_SECONDS": "120",
+}
+
+WORKLOAD = CORPUS / "mixed/postgres"  # 179 real files: ~10-15 s of linting on 2 cores
+# Files that could pass the 8 s time limit on a busy machine are left out of the fault
+# workloads, whose point is the fault, not the limit (tested on its own in test_bad_input).
+WORKLOAD_MAX_BYTES = 30_000
+
+
+def workload_entries() -> dict[str, bytes]:
+    return {
+        name: data
+        for name, data in folder_entries(WORKLOAD, "pg").items()
+        if len(data) <= WORKLOAD_MAX_BYTES
+    }
+
+
+@pytest.fixture(scope="package")
+def system(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    with running_system(database_url, tmp_path_factory.mktemp("faults"), FAULT_ENV) as running:
+        yield running
+
+
+@pytest.fixture
+def workload_zip(system: System, request: pytest.FixtureRequest) -> tuple[str, set[str]]:
+    """A ZIP of a real folder under the shared root, and the names of its SQL files."""
+    entries = workload_entries()
+    rel = f"archives/{request.node.name}.zip"
+    make_zip(system.shared_root / rel, entries)
+    return rel, set(entries)
+
+
+def done_count(body: dict[str, object]) -> int:
+    progress = body["progress"]
+    assert isinstance(progress, dict)
+    return int(progress["SUCCESS"]) + int(progress["FAILURE"])
+
+

@@ -1,0 +1,25 @@
+"""The Prefect server dies mid-job and the supervisor starts it again: the job completes and
+no status is lost."""
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.faults.conftest import done_count
+from tests.support.checks import assert_rows_match_files, flow_run
+from tests.support.system import System
+
+
+def test_prefect_server_restarted_mid_job(
+    system: System, workload_zip: tuple[str, set[str]], session_maker: sessionmaker[Session]
+) -> None:
+    zip_path, names = workload_zip
+    job_id = system.submit({"zip_file_path": zip_path, "dialect": "postgres"})
+    system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
+    server = system.pids()["prefect-server"]
+    system.kill(server)
+    system.wait_job(job_id, lambda _: system.pids()["prefect-server"] != server, 60,
+                    "Prefect server not restarted")
+
+    body = system.wait_final(job_id)
+    assert body["job_status"] == "COMPLETED", body
+    assert_rows_match_files(session_maker, system.shared_root, job_id, names)
+    assert flow_run(system.prefect_api, body["flow_run_id"])["state_type"] == "COMPLETED"

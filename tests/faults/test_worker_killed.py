@@ -1,0 +1,46 @@
+"""SIGKILL a Dask worker mid-job: its batch is re-run elsewhere and the job completes."""
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.faults.conftest import done_count
+from tests.support.checks import assert_rows_match_files
+from tests.support.system import System
+
+
+def test_dask_worker_killed_mid_job(
+    system: System, workload_zip: tuple[str, set[str]], session_maker: sessionmaker[Session]
+) -> None:
+    zip_path, names = workload_zip
+    job_id = system.submit({"zip_file_path": zip_path, "dialect": "postgres"})
+    system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
+    workers = system.descendants("dask-cluster", b"spawn_main")
+    assert len(workers) == 2, workers
+    system.kill(workers[0])
+
+    body = system.wait_final(job_id)
+    assert body["job_status"] == "COMPLETED", body
+    assert body["progress"]["SUCCESS"] == len(names)
+    assert_rows_match_files(session_maker, system.shared_root, job_id, names)
+    # the nanny brought the worker back
+    system.wait_job(job_id, lambda _: len(system.descendants("dask-cluster", b"spawn_main")) == 2,
+                    60, "worker not restarted")
+
+
+def test_lint_child_killed_mid_file(
+    system: System, workload_zip: tuple[str, set[str]], session_maker: sessionmaker[Session]
+) -> None:
+    """SQLFluff's process dying under a file (a segfault, the OOM killer) costs that file only."""
+    zip_path, names = workload_zip
+    job_id = system.submit({"zip_file_path": zip_path, "dialect": "postgres"})
+    system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
+    children = system.descendants("dask-cluster", b"flows.lint_child")
+    assert children
+    for pid in children:
+        system.kill(pid)
+
+    body = system.wait_final(job_id)
+    rows = assert_rows_match_files(session_maker, system.shared_root, job_id, names)
+    crashed = [r for r in rows.values() if r.status == "FAILURE"]
+    assert 1 <= len(crashed) <= len(children), [r.error_message for r in crashed]
+    assert {r.error_message for r in crashed} == {"SQLFluff process crashed (exit code -9)"}
+    assert body["job_status"] == "PARTIALLY_COMPLETED"
