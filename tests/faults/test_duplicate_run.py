@@ -1,0 +1,45 @@
+"""A second flow run of a finished job (a re-delivered or duplicated trigger with another key)
+adds no rows, re-lints nothing that succeeded, and leaves the same final state."""
+
+import os
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.conftest import CORPUS
+from tests.support.checks import assert_rows_match_files
+from tests.support.factories import folder_entries, make_zip
+from tests.support.system import System
+
+
+def test_duplicate_flow_run_changes_nothing(
+    system: System, session_maker: sessionmaker[Session]
+) -> None:
+    entries = folder_entries(CORPUS / "tpch", "tpch")
+    make_zip(system.shared_root / "archives/dup.zip", entries)
+    job_id = system.submit({"zip_file_path": "archives/dup.zip"})
+    first = system.wait_final(job_id)
+    assert first["job_status"] == "COMPLETED"
+    rows = assert_rows_match_files(session_maker, system.shared_root, job_id, set(entries))
+    before = {
+        name: (r.task_id, r.updated_at, os.stat(system.shared_root / str(r.result_file_path)).st_mtime_ns)
+        for name, r in rows.items()
+    }
+
+    deployment = httpx.get(f"{system.prefect_api}/deployments/name/lint-job/lint-job").json()
+    response = httpx.post(
+        f"{system.prefect_api}/deployments/{deployment['id']}/create_flow_run",
+        json={"parameters": {"job_id": job_id}, "idempotency_key": f"{job_id}-again"},
+    )
+    assert response.status_code == 201, response.text
+    second = response.json()["id"]
+    assert second != first["flow_run_id"]
+    system.wait_run_state(second, "COMPLETED", timeout=120)
+
+    assert system.job(job_id)["job_status"] == "COMPLETED"
+    rows = assert_rows_match_files(session_maker, system.shared_root, job_id, set(entries))
+    after = {
+        name: (r.task_id, r.updated_at, os.stat(system.shared_root / str(r.result_file_path)).st_mtime_ns)
+        for name, r in rows.items()
+    }
+    assert after == before
