@@ -46,8 +46,9 @@ class System:
     pids: dict[str, int]
 
 
-def start_system(data: Path) -> System:
+def start_system(data: Path, rust: bool) -> System:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["SQLFLUFF_USE_RUST_PARSER"] = str(rust).lower()
     env.update(DATA_DIR=str(data), API_PORT=str(free_port()), PREFECT_SERVER_PORT=str(free_port()),
                DASK_SCHEDULER_PORT=str(free_port()), PREFECT_HOME=str(data / "prefect"))
     log = data / "up.log"
@@ -68,9 +69,9 @@ def sql_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.sql") if p.is_file())
 
 
-def time_cli(folder: Path, dialect: str, processes: int, work: Path) -> float:
+def time_cli(folder: Path, dialect: str, processes: int, work: Path, rust: bool) -> float:
     cfg = work / "cli.sqlfluff"
-    cfg.write_text(effective_config_text(dialect, MAX_BYTES))
+    cfg.write_text(effective_config_text(dialect, MAX_BYTES, rust))
     t0 = time.perf_counter()
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "sqlfluff"), "lint", "--format", "json", "--dialect",
@@ -82,14 +83,14 @@ def time_cli(folder: Path, dialect: str, processes: int, work: Path) -> float:
     return elapsed
 
 
-def cpu_per_file(files: list[Path], dialect: str, work: Path) -> float:
+def cpu_per_file(files: list[Path], dialect: str, work: Path, rust: bool) -> float:
     """Sum of per-file lint CPU seconds in this one process (after one warm-up file)."""
     out = work / "cpu.json"
-    lint_file(LintRequest(str(files[0]), "w", str(out), dialect, MAX_BYTES))
+    lint_file(LintRequest(str(files[0]), "w", str(out), dialect, MAX_BYTES, rust))
     total = 0.0
     for f in files:
         t0 = time.process_time()
-        lint_file(LintRequest(str(f), f.name, str(out), dialect, MAX_BYTES))
+        lint_file(LintRequest(str(f), f.name, str(out), dialect, MAX_BYTES, rust))
         total += time.process_time() - t0
     return total
 
@@ -192,13 +193,17 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--synthetic", type=int, default=20_000, help="files in the synthetic archive (0: skip)")
     parser.add_argument("--inline", type=int, default=10, help="inline submissions for the latency median")
+    parser.add_argument("--rust", action="store_true", help="SQLFLUFF_USE_RUST_PARSER=true on both sides")
+    parser.add_argument("--relint", action="store_true", help="submit each archive twice (result cache)")
     args = parser.parse_args()
     # SIGTERM (and SIGINT, which a background job ignores) end the run through `finally`.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(1))
     folders = args.folder or DEFAULT_FOLDERS
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    system = start_system(work / "data")
+    system = start_system(work / "data", args.rust)
+    print(f"# {os.cpu_count()} cores, parser: {'rust' if args.rust else 'python'}, "
+          f"CLI --processes {args.processes}", flush=True)
     rows = []
     try:
         for spec in folders:
@@ -207,16 +212,21 @@ def main() -> None:
             files = sql_files(folder)
             make_zip(system.shared / f"bench/{rel.replace('/', '_')}.zip",
                      {p.relative_to(folder).as_posix(): p.read_bytes() for p in files})
-            cli = time_cli(folder, dialect, args.processes, work)
+            cli = time_cli(folder, dialect, args.processes, work, args.rust)
             before = cpu_by_role(system.pids)
             wall, job, _ = run_job(system, {"zip_file_path": f"bench/{rel.replace('/', '_')}.zip", "dialect": dialect})
             roles = cpu_delta(before, cpu_by_role(system.pids))
-            cpu = cpu_per_file(files, dialect, work)
+            cpu = cpu_per_file(files, dialect, work, args.rust)
             eff = cpu / ((os.cpu_count() or 2) * wall)
             rows.append(f"| {rel} ({dialect}) | {len(files)} | {cli:.1f} s = {len(files)/cli:.1f} f/s | "
                         f"{wall:.1f} s = {len(files)/wall:.1f} f/s | {wall/cli:.2f} | {cpu:.1f} s | {eff:.0%} | "
                         f"{job['job_status']} {job['progress']['SUCCESS']}/{job['sub_tasks']['total']} | {roles} |")
             print(rows[-1], flush=True)
+            if args.relint:
+                again, job2, _ = run_job(system, {"zip_file_path": f"bench/{rel.replace('/', '_')}.zip",
+                                                   "dialect": dialect})
+                print(f"| re-lint {rel} (cache) | {again:.1f} s | {wall / again:.1f}x faster | "
+                      f"{job2['job_status']} |", flush=True)
         if args.synthetic:
             entries = {f"s{i // 1000:02}/q{i:05}.sql": small_query(i) for i in range(args.synthetic)}
             make_zip(system.shared / "bench/synthetic.zip", entries)
@@ -229,6 +239,10 @@ def main() -> None:
             print(f"| synthetic ({args.synthetic} small files) | {wall:.1f} s = {args.synthetic/wall:.1f} f/s | "
                   f"{job['job_status']} | page-1 p99 {p99*1000:.1f} ms over {len(lat)} | "
                   f"peak RSS {max(sampler.peak.values())/1024:.0f} MB |", flush=True)
+            if args.relint:
+                again, job2, _ = run_job(system, {"zip_file_path": "bench/synthetic.zip"})
+                print(f"| re-lint synthetic (cache) | {again:.1f} s | {wall / again:.1f}x faster | "
+                      f"{job2['job_status']} |", flush=True)
         if args.inline:
             sql = (CORPUS / "tpch/q01.sql").read_text()
             times = [run_job(system, {"sql_content": sql})[0] for _ in range(args.inline)]

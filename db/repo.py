@@ -249,6 +249,7 @@ def mark_in_progress(session: Session, task_ids: Sequence[str]) -> None:
 
 
 def task_counts(session: Session, job_id: str) -> dict[TaskStatus, int]:
+    """Tasks per status (their sum is the job's total); served by ix (job_id, status)."""
     rows = session.execute(
         select(LintingTask.status, func.count())
         .where(LintingTask.job_id == job_id)
@@ -286,13 +287,8 @@ def finish_job(session: Session, job_id: str) -> JobStatus:
     return status
 
 
-def page_tasks(
-    session: Session, job_id: str, page: int, size: int
-) -> tuple[int, list[LintingTask]]:
-    """One page of a job's tasks in path order, and the total count."""
-    total = session.scalar(
-        select(func.count()).select_from(LintingTask).where(LintingTask.job_id == job_id)
-    )
+def page_tasks(session: Session, job_id: str, page: int, size: int) -> list[LintingTask]:
+    """One page of a job's tasks in the order they were created (path order)."""
     query: Select[tuple[LintingTask]] = (
         select(LintingTask)
         .where(LintingTask.job_id == job_id)
@@ -300,7 +296,7 @@ def page_tasks(
         .offset((page - 1) * size)
         .limit(size)
     )
-    return int(total or 0), list(session.scalars(query))
+    return list(session.scalars(query))
 
 
 def unfinished_jobs(session: Session, updated_before: datetime, limit: int = 500) -> list[LintingJob]:

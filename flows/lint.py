@@ -14,11 +14,12 @@ import selectors
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from flows import result_cache
 from flows.errors import UnknownDialect
 from flows.storage import write_json
 
@@ -34,6 +35,9 @@ class LintRequest:
     result: str
     dialect: str
     max_bytes: int
+    rust_parser: bool = False
+    cache_dir: str | None = None  # absolute path of the result cache; None: no cache
+    cache_key: str | None = None  # filled in by `lint_with_limit` on a cache miss
 
 
 @dataclass(frozen=True)
@@ -62,27 +66,34 @@ def check_dialect(name: str) -> None:
         raise UnknownDialect(f"unknown dialect {name!r}; see SQLFluff's list of dialects")
 
 
-def config_overrides(dialect: str, max_bytes: int) -> dict[str, Any]:
+def config_overrides(dialect: str, max_bytes: int, rust_parser: bool = False) -> dict[str, Any]:
     """The effective config the service adds to SQLFluff's defaults.
 
     SQLFluff's own `large_file_skip_byte_limit` (20,000 bytes) skips bigger files silently; the
     service lifts it to its own limit and reports files over that as FAILURE instead.
+    `use_rust_parser` is pinned: SQLFluff's default `auto` would switch parsers whenever
+    `sqlfluffrs` is installed, and the two differ on a few files (see tests/unit/test_rust_parser.py).
     """
-    return {"dialect": dialect, "large_file_skip_byte_limit": max_bytes}
+    return {
+        "dialect": dialect,
+        "large_file_skip_byte_limit": max_bytes,
+        "use_rust_parser": rust_parser,
+    }
 
 
-def effective_config_text(dialect: str, max_bytes: int) -> str:
+def effective_config_text(dialect: str, max_bytes: int, rust_parser: bool = False) -> str:
     """The same config as a `.sqlfluff` file, for running the CLI as an oracle."""
-    lines = ["[sqlfluff]"] + [f"{k} = {v}" for k, v in config_overrides(dialect, max_bytes).items()]
+    overrides = config_overrides(dialect, max_bytes, rust_parser)
+    lines = ["[sqlfluff]"] + [f"{k} = {v}" for k, v in overrides.items()]
     return "\n".join(lines) + "\n"
 
 
 @cache
-def _linter(dialect: str, max_bytes: int) -> Any:
+def _linter(dialect: str, max_bytes: int, rust_parser: bool) -> Any:
     # One Linter per config: building the dialect and rule set costs far more than a small file.
     from sqlfluff.core import FluffConfig, Linter
 
-    return Linter(config=FluffConfig(overrides=config_overrides(dialect, max_bytes)))
+    return Linter(config=FluffConfig(overrides=config_overrides(dialect, max_bytes, rust_parser)))
 
 
 def lint_file(request: LintRequest) -> FileOutcome:
@@ -103,7 +114,7 @@ def lint_file(request: LintRequest) -> FileOutcome:
                 f"file is {size} bytes, over the limit of {request.max_bytes} bytes "
                 "(LINT_MAX_FILE_BYTES)",
             )
-        result = _linter(request.dialect, request.max_bytes).lint_paths(
+        result = _linter(request.dialect, request.max_bytes, request.rust_parser).lint_paths(
             (request.source,), ignore_non_existent_files=False, retain_files=False
         )
         records = result.as_records()
@@ -117,11 +128,35 @@ def lint_file(request: LintRequest) -> FileOutcome:
     record = dict(records[0])
     record["filepath"] = request.display_name
     record.pop("timings", None)  # run-dependent; SPEC §6 lets it go
+    if request.cache_dir and request.cache_key:
+        result_cache.store(Path(request.cache_dir), request.cache_key, record)
+    return _write_result(request, record)
+
+
+def _write_result(request: LintRequest, record: dict[str, Any]) -> FileOutcome:
     try:
         write_json(Path(request.result), [record])
     except OSError as exc:
         return FileOutcome(None, f"cannot write the result file: {type(exc).__name__}: {exc}")
     return FileOutcome(len(record["violations"]), None)
+
+
+def _from_cache(request: LintRequest) -> tuple[FileOutcome | None, LintRequest]:
+    """A cached result written as this file's result, or the request with its cache key."""
+    assert request.cache_dir is not None
+    source = Path(request.source)
+    try:
+        if source.stat().st_size > request.max_bytes:
+            return None, request
+        data = source.read_bytes()
+    except OSError:
+        return None, request  # let the lint report it
+    overrides = config_overrides(request.dialect, request.max_bytes, request.rust_parser)
+    key = result_cache.cache_key(source, data, overrides)
+    cached = result_cache.load(Path(request.cache_dir), key)
+    if cached is None:
+        return None, replace(request, cache_key=key)
+    return _write_result(request, {"filepath": request.display_name, **cached}), request
 
 
 class LintChild:
@@ -192,7 +227,14 @@ _idle: "queue.SimpleQueue[LintChild]" = queue.SimpleQueue()
 
 
 def lint_with_limit(request: LintRequest, timeout: float) -> FileOutcome:
-    """Lint a file in a long-lived child of this process, giving up after `timeout` seconds."""
+    """Lint a file in a long-lived child of this process, giving up after `timeout` seconds.
+
+    With a cache dir, a result cached for the same bytes and config is reused instead.
+    """
+    if request.cache_dir:
+        hit, request = _from_cache(request)
+        if hit is not None:
+            return hit
     try:
         child = _idle.get_nowait()
     except queue.Empty:

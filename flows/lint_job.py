@@ -85,6 +85,8 @@ def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict
                 result=str(root / result_rel),
                 dialect=dialect,
                 max_bytes=settings.LINT_MAX_FILE_BYTES,
+                rust_parser=settings.SQLFLUFF_USE_RUST_PARSER,
+                cache_dir=str(root / storage.RESULT_CACHE_DIR) if settings.RESULT_CACHE_ENABLED else None,
             ),
             timeout=settings.LINT_TIMEOUT_SECONDS,
         )

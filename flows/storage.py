@@ -13,6 +13,7 @@ from typing import Any
 from flows.errors import SourceMissing, UnsafePath
 
 INLINE_SQL_NAME = "input.sql"
+RESULT_CACHE_DIR = "cache/results"
 
 
 def job_dir(job_id: str) -> str:

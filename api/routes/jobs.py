@@ -70,7 +70,8 @@ def read_job(
         job = repo.get_job(session, job_id)
         if job is None:
             raise HTTPException(404, "Job not found")
-        total, rows = repo.page_tasks(session, job_id, page, size)
+        rows = repo.page_tasks(session, job_id, page, size)
         counts = repo.task_counts(session, job_id)
+    total = sum(counts.values())
     items = [TaskItem.from_row(r) for r in rows]
     return JobOut.from_rows(job, counts, TaskPage(total=total, page=page, size=size, items=items))

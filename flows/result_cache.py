@@ -1,0 +1,66 @@
+"""Content-addressed cache of lint results on the shared directory.
+
+Same file bytes + same effective config (the service's overrides and every SQLFluff config
+file on the file's path) + same SQLFluff version -> the stored record is reused, so a bulk
+re-lint of unchanged SQL costs a hash and a copy per file. Only successful lints are stored.
+Entries are never evicted: delete `cache/results/` to reclaim the space.
+"""
+
+import hashlib
+import json
+import logging
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from flows.storage import write_json
+
+logger = logging.getLogger(__name__)
+
+# The files SQLFluff reads its configuration from, in each folder on a file's path.
+CONFIG_FILE_NAMES = (".sqlfluff", "setup.cfg", "tox.ini", "pyproject.toml")
+
+
+@cache
+def _sqlfluff_version() -> str:
+    from importlib.metadata import version
+
+    return f"sqlfluff {version('sqlfluff')}"
+
+
+def cache_key(source: Path, data: bytes, overrides: dict[str, Any]) -> str:
+    """The key of one file's result under one effective configuration."""
+    digest = hashlib.sha256()
+    digest.update(_sqlfluff_version().encode())
+    digest.update(json.dumps(overrides, sort_keys=True).encode())
+    for folder in reversed(source.parents):
+        for name in CONFIG_FILE_NAMES:
+            config_file = folder / name
+            if config_file.is_file():
+                digest.update(name.encode() + b"\0" + config_file.read_bytes() + b"\0")
+    digest.update(b"\0source\0" + data)
+    return digest.hexdigest()
+
+
+def entry_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / key[:2] / f"{key}.json"
+
+
+def load(cache_dir: Path, key: str) -> dict[str, Any] | None:
+    """The cached record (without `filepath`), or None."""
+    try:
+        payload: dict[str, Any] = json.loads(entry_path(cache_dir, key).read_bytes())
+        return payload
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:  # a damaged entry is a miss, and is rewritten later
+        logger.warning("unreadable cache entry %s: %s", key, exc)
+        return None
+
+
+def store(cache_dir: Path, key: str, record: dict[str, Any]) -> None:
+    entry = {k: v for k, v in record.items() if k != "filepath"}
+    try:
+        write_json(entry_path(cache_dir, key), entry)
+    except OSError as exc:  # the cache is an optimisation: never fail a file for it
+        logger.warning("cache entry %s not written: %s", key, exc)
