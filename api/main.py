@@ -5,10 +5,12 @@ Run with `uvicorn --factory api.main:create_app`.
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from api.consul import ConsulKeeper
 from api.errors import register_handlers
 from api.logging import configure_logging
 from api.reconcile import reconcile_forever
@@ -16,6 +18,8 @@ from api.routes import health, jobs, tasks
 from db.engine import make_engine, make_sessionmaker
 from db.settings import get_settings
 from flows.lint import check_dialect
+
+logger = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
@@ -25,13 +29,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.NFS_SHARE_ROOT_PATH.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.DATABASE_URL)
     app.state.sessions = make_sessionmaker(engine)
-    reconciler = asyncio.create_task(reconcile_forever(settings, app.state.sessions))
+    background = [asyncio.create_task(reconcile_forever(settings, app.state.sessions))]
+    keeper = ConsulKeeper(settings) if settings.CONSUL_HOST else None
+    if keeper:
+        background.append(asyncio.create_task(keeper.keep()))
+    else:
+        logger.info("CONSUL_HOST is not set: not registering in Consul")
     try:
         yield
     finally:
-        reconciler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reconciler
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if keeper:
+            await asyncio.to_thread(keeper.deregister)
         engine.dispose()
 
 

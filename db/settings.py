@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     )
     CONSUL_HOST: str = Field(default="", description="Consul agent host; empty skips it.")
     CONSUL_PORT: int = Field(default=8500, ge=1, le=65535)
+    CONSUL_SERVICE_NAME: str = Field(default="sqlfluff-service", min_length=1)
+    CONSUL_SERVICE_ADDRESS: str = Field(
+        default="", description="Address Consul hands out for this instance; empty: API_HOST."
+    )
+    CONSUL_SERVICE_PORT: int = Field(default=0, ge=0, le=65535, description="0: API_PORT.")
+    CONSUL_TAGS: str = Field(default="api,sqlfluff", description="Comma-separated service tags.")
+    CONSUL_CHECK_INTERVAL: str = Field(default="10s", pattern=r"^\d+(ms|s|m|h)$")
+    CONSUL_DEREGISTER_AFTER: str = Field(default="1m", pattern=r"^\d+(ms|s|m|h)$")
+    CONSUL_RECHECK_SECONDS: float = Field(
+        default=30.0, gt=0, description="How often the registration is checked and renewed."
+    )
     SQLFLUFF_DIALECT: str = Field(default="ansi", min_length=1)
 
     LINT_DEPLOYMENT: str = Field(

@@ -55,3 +55,10 @@ def done_count(body: dict[str, object]) -> int:
     return int(progress["SUCCESS"]) + int(progress["FAILURE"])
 
 
+
+
+def job_in_progress(system: System, zip_path: str) -> str:
+    """Submit the workload and return once 20 of its files are done: mid-job, for a fault."""
+    job_id = system.submit({"zip_file_path": zip_path, "dialect": "postgres"})
+    system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
+    return job_id

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import LintingTask, TaskStatus
-from tests.faults.conftest import done_count
+from tests.faults.conftest import job_in_progress
 from tests.support.checks import assert_rows_match_files, flow_run, retry_flow_run
 from tests.support.system import System
 
@@ -16,8 +16,7 @@ def test_flow_run_killed_then_retried(
     system: System, workload_zip: tuple[str, set[str]], session_maker: sessionmaker[Session]
 ) -> None:
     zip_path, names = workload_zip
-    job_id = system.submit({"zip_file_path": zip_path, "dialect": "postgres"})
-    system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
+    job_id = job_in_progress(system, zip_path)
     [engine] = system.descendants("serve", b"prefect.engine")
     system.kill(engine)
 

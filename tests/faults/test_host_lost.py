@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.faults.conftest import FAULT_ENV, done_count
+from tests.faults.conftest import FAULT_ENV, job_in_progress
 from tests.support.checks import assert_rows_match_files, retry_flow_run
 from tests.support.system import System
 
@@ -16,8 +16,7 @@ def test_host_lost_mid_job(
     system: System, workload_zip: tuple[str, set[str]], session_maker: sessionmaker[Session]
 ) -> None:
     zip_path, names = workload_zip
-    job_id = system.submit({"zip_file_path": zip_path, "dialect": "postgres"})
-    system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
+    job_id = job_in_progress(system, zip_path)
     serve = system.pids()["serve"]
     [engine] = system.descendants("serve", b"prefect.engine")
     system.kill(serve)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from db.engine import make_engine, make_sessionmaker
-from tests.faults.conftest import FAULT_ENV, done_count, workload_entries
+from tests.faults.conftest import FAULT_ENV, job_in_progress, workload_entries
 from tests.support.checks import assert_rows_match_files
 from tests.support.factories import make_zip
 from tests.support.mariadb import private_mariadb
@@ -25,8 +25,7 @@ def test_mariadb_restarted_mid_job(tmp_path_factory: pytest.TempPathFactory) -> 
         with running_system(url, base / "system", FAULT_ENV) as system:
             entries = workload_entries()
             make_zip(system.shared_root / "archives/pg.zip", entries)
-            job_id = system.submit({"zip_file_path": "archives/pg.zip", "dialect": "postgres"})
-            system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
+            job_id = job_in_progress(system, "archives/pg.zip")
 
             server.kill()
             response = httpx.get(f"{system.api}/jobs/{job_id}", timeout=30)

@@ -3,7 +3,7 @@ no status is lost."""
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.faults.conftest import done_count
+from tests.faults.conftest import job_in_progress
 from tests.support.checks import assert_rows_match_files, flow_run
 from tests.support.system import System
 
@@ -12,8 +12,7 @@ def test_prefect_server_restarted_mid_job(
     system: System, workload_zip: tuple[str, set[str]], session_maker: sessionmaker[Session]
 ) -> None:
     zip_path, names = workload_zip
-    job_id = system.submit({"zip_file_path": zip_path, "dialect": "postgres"})
-    system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
+    job_id = job_in_progress(system, zip_path)
     server = system.pids()["prefect-server"]
     system.kill(server)
     system.wait_job(job_id, lambda _: system.pids()["prefect-server"] != server, 60,

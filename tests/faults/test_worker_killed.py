@@ -2,7 +2,7 @@
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.faults.conftest import done_count
+from tests.faults.conftest import job_in_progress
 from tests.support.checks import assert_rows_match_files
 from tests.support.system import System
 
@@ -11,8 +11,7 @@ def test_dask_worker_killed_mid_job(
     system: System, workload_zip: tuple[str, set[str]], session_maker: sessionmaker[Session]
 ) -> None:
     zip_path, names = workload_zip
-    job_id = system.submit({"zip_file_path": zip_path, "dialect": "postgres"})
-    system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
+    job_id = job_in_progress(system, zip_path)
     workers = system.descendants("dask-cluster", b"spawn_main")
     assert len(workers) == 2, workers
     system.kill(workers[0])
@@ -31,8 +30,7 @@ def test_lint_child_killed_mid_file(
 ) -> None:
     """SQLFluff's process dying under a file (a segfault, the OOM killer) costs that file only."""
     zip_path, names = workload_zip
-    job_id = system.submit({"zip_file_path": zip_path, "dialect": "postgres"})
-    system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
+    job_id = job_in_progress(system, zip_path)
     children = system.descendants("dask-cluster", b"flows.lint_child")
     assert children
     for pid in children:

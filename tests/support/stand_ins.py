@@ -1,0 +1,64 @@
+"""A recording stand-in for the Consul agent's HTTP API (no Consul agent can be installed here):
+the three calls the service makes, served by a real uvicorn in a thread on a free port."""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from deployments.processes import free_port, wait_for
+
+
+@dataclass
+class ConsulStandIn:
+    """What the agent was told: the registered services and every call, in order."""
+
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+
+    def app(self) -> Starlette:
+        async def register(request: Request) -> Response:
+            # Consul reads the top-level keys case-insensitively; py-consul sends lower case.
+            body = {k.lower(): v for k, v in (await request.json()).items()}
+            if "id" not in body or "name" not in body:
+                return Response("missing ID or Name", status_code=400)
+            self.services[body["id"]] = body
+            self.calls.append(("register", body["id"]))
+            return Response(status_code=200)
+
+        async def deregister(request: Request) -> Response:
+            service_id = request.path_params["service_id"]
+            self.services.pop(service_id, None)
+            self.calls.append(("deregister", service_id))
+            return Response(status_code=200)
+
+        async def services(_: Request) -> JSONResponse:
+            return JSONResponse({k: {"ID": k, "Service": v["name"]} for k, v in self.services.items()})
+
+        return Starlette(routes=[
+            Route("/v1/agent/service/register", register, methods=["PUT"]),
+            Route("/v1/agent/service/deregister/{service_id}", deregister, methods=["PUT"]),
+            Route("/v1/agent/services", services, methods=["GET"]),
+        ])
+
+
+@contextmanager
+def serving(stand_in: ConsulStandIn) -> Iterator[ConsulStandIn]:
+    config = uvicorn.Config(stand_in.app(), host="127.0.0.1", port=stand_in.port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, 10, "Consul stand-in did not start", 0.02)
+        yield stand_in
+    finally:
+        server.should_exit = True
+        thread.join(10)
