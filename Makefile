@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The MariaDB server the CI suite runs against (a `<name>_test_<worker>` database is derived).
 MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/sqlfluff
 
-.PHONY: install up test test-mysql
+.PHONY: install up test test-mysql lint
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,7 @@ test: install
 # The tiers that touch the database, against MariaDB, plus the MariaDB-only fault tests.
 test-mysql: install
 	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest tests/db tests/api tests/e2e tests/faults
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

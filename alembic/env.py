@@ -3,7 +3,6 @@
 from logging.config import fileConfig
 
 from alembic import context
-
 from db.engine import make_engine
 from db.models import Base
 from db.settings import load_settings_or_exit

@@ -61,8 +61,12 @@ class ConsulKeeper:
         if self.reg.service_id in self.client.agent.services():
             return False
         self.client.agent.service.register(
-            self.reg.name, service_id=self.reg.service_id, address=self.reg.address,
-            port=self.reg.port, tags=self.reg.tags, check=self.reg.check,
+            self.reg.name,
+            service_id=self.reg.service_id,
+            address=self.reg.address,
+            port=self.reg.port,
+            tags=self.reg.tags,
+            check=self.reg.check,
         )
         logger.info("registered in Consul as %s", self.reg.service_id)
         return True

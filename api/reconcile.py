@@ -76,7 +76,10 @@ def reconcile_once(settings: Settings, sessions: sessionmaker[Session]) -> int:
 
 
 def _settle(
-    settings: Settings, sessions: sessionmaker[Session], job: LintingJob, state: State,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    job: LintingJob,
+    state: State,
     now: object,
 ) -> bool:
     """Apply what Prefect knows to one job; returns whether the row changed."""

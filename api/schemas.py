@@ -14,7 +14,9 @@ class JobCreate(BaseModel):
     zip_file_path: str | None = Field(
         default=None, description="Path of a ZIP under the shared directory, relative to its root."
     )
-    dialect: str | None = Field(default=None, description="SQLFluff dialect; SQLFLUFF_DIALECT if unset.")
+    dialect: str | None = Field(
+        default=None, description="SQLFluff dialect; SQLFLUFF_DIALECT if unset."
+    )
 
 
 class JobAccepted(BaseModel):
@@ -34,7 +36,10 @@ class TaskItem(BaseModel):
     def from_row(cls, row: LintingTask) -> "TaskItem":
         extra: dict[str, object] = {}
         if row.status == TaskStatus.SUCCESS:
-            extra = {"result_file_path": row.result_file_path, "violation_count": row.violation_count}
+            extra = {
+                "result_file_path": row.result_file_path,
+                "violation_count": row.violation_count,
+            }
         elif row.status == TaskStatus.FAILURE:
             extra = {"error_message": row.error_message}
         return cls(task_id=row.task_id, file_name=row.file_name, status=row.status, **extra)
@@ -62,9 +67,7 @@ class JobOut(BaseModel):
     sub_tasks: TaskPage
 
     @classmethod
-    def from_rows(
-        cls, job: LintingJob, counts: dict[TaskStatus, int], page: TaskPage
-    ) -> "JobOut":
+    def from_rows(cls, job: LintingJob, counts: dict[TaskStatus, int], page: TaskPage) -> "JobOut":
         return cls(
             job_id=job.job_id,
             job_status=job.status.value,

@@ -1,9 +1,9 @@
-"""SQLAlchemy models of `linting_jobs` and `linting_tasks` (SPEC §4), plus the columns we added.
+"""SQLAlchemy models of `linting_jobs` and `linting_tasks` (SPEC §4), plus added columns.
 
-Added columns: jobs `flow_run_id`, `dialect`, `ignored_file_count`, `heartbeat_at`; tasks `file_name` (the path
-inside the submission), `source_path_hash` (SHA-256 of `source_file_path`, the idempotency key:
-a unique index over VARCHAR(255)+VARCHAR(1024) in utf8mb4 is past InnoDB's 3,072-byte key limit)
-and `violation_count`.
+Added: jobs `flow_run_id`, `dialect`, `ignored_file_count`, `heartbeat_at`; tasks `file_name`
+(the path inside the submission), `violation_count` and `source_path_hash` (SHA-256 of
+`source_file_path`, the idempotency key: a unique index over VARCHAR(255)+VARCHAR(1024) in
+utf8mb4 is past InnoDB's 3,072-byte key limit).
 """
 
 import enum
@@ -105,7 +105,9 @@ class LintingTask(Base):
     violation_count: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
-        Index("uq_linting_tasks_job_id_source_path_hash", "job_id", "source_path_hash", unique=True),
+        Index(
+            "uq_linting_tasks_job_id_source_path_hash", "job_id", "source_path_hash", unique=True
+        ),
         # Progress counts (GET /jobs/{id}) read this index alone, even for 20,000-file jobs.
         Index("ix_linting_tasks_job_id_status", "job_id", "status"),
     )

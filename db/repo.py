@@ -200,9 +200,7 @@ def ensure_tasks(session: Session, job_id: str, files: Iterable[NewTask]) -> lis
         .order_by(LintingTask.source_file_path)
     )
     return [
-        PendingFile(task_id, path, name)
-        for task_id, path, name in pending
-        if path not in rejected
+        PendingFile(task_id, path, name) for task_id, path, name in pending if path not in rejected
     ]
 
 
@@ -299,7 +297,9 @@ def page_tasks(session: Session, job_id: str, page: int, size: int) -> list[Lint
     return list(session.scalars(query))
 
 
-def unfinished_jobs(session: Session, updated_before: datetime, limit: int = 500) -> list[LintingJob]:
+def unfinished_jobs(
+    session: Session, updated_before: datetime, limit: int = 500
+) -> list[LintingJob]:
     """Jobs not final and not touched since `updated_before` (the reconciler's worklist).
 
     A running job's heartbeat counts as a touch.

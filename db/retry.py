@@ -47,6 +47,8 @@ def in_transaction(
         except DBAPIError as exc:
             if not is_transient(exc) or time.monotonic() + delay > deadline:
                 raise
-            logger.warning("database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
+            logger.warning(
+                "database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay
+            )
             time.sleep(delay)
             delay = min(delay * 2, max_delay)

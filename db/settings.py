@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     BATCH_MIN_BYTES: int = Field(
         default=8_000, gt=0, description="Fewest source bytes in a lint-batch (but the last)."
     )
-    BATCH_MAX_FILES: int = Field(default=200, ge=1, le=10_000)
+    BATCH_MAX_FILES: int = Field(default=500, ge=1, le=10_000)
     ZIP_MAX_ENTRIES: int = Field(default=100_000, ge=1)
     ZIP_MAX_TOTAL_BYTES: int = Field(
         default=2 * 1024**3, ge=1, description="Limit on the expanded size of one archive."

@@ -45,8 +45,13 @@ def start(
     out: IO[bytes] = open(log, "ab")  # noqa: SIM115 - the child owns it from here
     try:
         return subprocess.Popen(
-            list(args), env=dict(env), stdout=out, stderr=subprocess.STDOUT,
-            cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent,
+            list(args),
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     finally:
         out.close()
@@ -69,7 +74,9 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 
 def wait_for(
-    probe: Callable[[], T | None], timeout: float, message: Callable[[], str] | str,
+    probe: Callable[[], T | None],
+    timeout: float,
+    message: Callable[[], str] | str,
     interval: float = 0.2,
 ) -> T:
     """Poll `probe` until it returns something truthy; raise TimeoutError with `message`."""

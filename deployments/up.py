@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 
+from alembic import command
 from db.settings import Settings, load_settings_or_exit
 from deployments.processes import http_ok, start, stop, tail, wait_for
 
@@ -129,8 +129,15 @@ class Supervisor:
         if not os.environ.get("PREFECT_API_URL"):
             log = self.launch(
                 "prefect-server",
-                [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                 "--port", str(s.PREFECT_SERVER_PORT)],
+                [
+                    str(BIN / "prefect"),
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(s.PREFECT_SERVER_PORT),
+                ],
                 env,
             )
             self.ready("prefect-server", lambda: http_ok(f"{prefect_api}/health"), log)
@@ -154,8 +161,17 @@ class Supervisor:
         )
         log = self.launch(
             "api",
-            [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
-             "--host", s.API_HOST, "--port", str(s.API_PORT)],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "api.main:create_app",
+                "--host",
+                s.API_HOST,
+                "--port",
+                str(s.API_PORT),
+            ],
             env,
         )
         api = f"http://{s.API_HOST}:{s.API_PORT}"
@@ -167,8 +183,18 @@ class Supervisor:
             "Ctrl-C stops everything.\n"
         )
         pids = {role: p.pid for role, p in self.procs.items()}
-        sys.stdout.write("READY " + json.dumps({"pids": pids, "api": api, "prefect_api": prefect_api,
-                                                "dask": env.get("DASK_SCHEDULER_ADDRESS")}) + "\n")
+        sys.stdout.write(
+            "READY "
+            + json.dumps(
+                {
+                    "pids": pids,
+                    "api": api,
+                    "prefect_api": prefect_api,
+                    "dask": env.get("DASK_SCHEDULER_ADDRESS"),
+                }
+            )
+            + "\n"
+        )
         sys.stdout.flush()
         while not self.stopping.is_set():
             for role, proc in list(self.procs.items()):
@@ -176,8 +202,9 @@ class Supervisor:
                     continue
                 sys.stderr.write(f"{role} exited with {proc.returncode}; restarting it.\n")
                 if not self.restart(role):
-                    sys.stderr.write(f"{role} keeps exiting; stopping.\n"
-                                     f"{tail(self.logs / f'{role}.log')}\n")
+                    sys.stderr.write(
+                        f"{role} keeps exiting; stopping.\n{tail(self.logs / f'{role}.log')}\n"
+                    )
                     return 1
             self.stopping.wait(0.5)
         return 0

@@ -1,1 +1,1 @@
-"""The lint job: storage layout, safe archive expansion, the SQLFluff wrapper and the Prefect flow."""
+"""The lint job: storage layout, safe archive expansion, the SQLFluff wrapper, the Prefect flow."""

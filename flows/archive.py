@@ -50,9 +50,7 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
-def _copy_limited(
-    src: zipfile.ZipExtFile, dest: Path, budget: int
-) -> int:
+def _copy_limited(src: zipfile.ZipExtFile, dest: Path, budget: int) -> int:
     """Inflate one entry into `dest`, stopping once the archive's budget is spent."""
     written = 0
     tmp = dest.with_name(f".tmp-{dest.name}")

@@ -72,7 +72,7 @@ def config_overrides(dialect: str, max_bytes: int, rust_parser: bool = False) ->
     SQLFluff's own `large_file_skip_byte_limit` (20,000 bytes) skips bigger files silently; the
     service lifts it to its own limit and reports files over that as FAILURE instead.
     `use_rust_parser` is pinned: SQLFluff's default `auto` would switch parsers whenever
-    `sqlfluffrs` is installed, and the two differ on a few files (see tests/unit/test_rust_parser.py).
+    `sqlfluffrs` is installed, and the two differ on a few files (tests/unit/test_rust_parser.py).
     """
     return {
         "dialect": dialect,

@@ -17,8 +17,7 @@ def main() -> None:
     for line in sys.stdin:
         outcome = lint_file(LintRequest(**json.loads(line)))
         replies.write(
-            json.dumps({"violation_count": outcome.violation_count, "error": outcome.error})
-            + "\n"
+            json.dumps({"violation_count": outcome.violation_count, "error": outcome.error}) + "\n"
         )
 
 

@@ -68,11 +68,17 @@ def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict
     session_maker = sessions(settings.DATABASE_URL)
 
     def mirror(outcomes: list[repo.TaskOutcome]) -> None:
-        in_transaction(session_maker, lambda s: repo.mark_tasks(s, outcomes),
-                       give_up_after=settings.DB_RETRY_SECONDS)
+        in_transaction(
+            session_maker,
+            lambda s: repo.mark_tasks(s, outcomes),
+            give_up_after=settings.DB_RETRY_SECONDS,
+        )
 
-    in_transaction(session_maker, lambda s: repo.mark_in_progress(s, [f.task_id for f in files]),
-                   give_up_after=settings.DB_RETRY_SECONDS)
+    in_transaction(
+        session_maker,
+        lambda s: repo.mark_in_progress(s, [f.task_id for f in files]),
+        give_up_after=settings.DB_RETRY_SECONDS,
+    )
     done: list[repo.TaskOutcome] = []
     summary = {"files": len(files), "failed": 0, "violations": 0}
     last_mirror = time.monotonic()
@@ -86,7 +92,9 @@ def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict
                 dialect=dialect,
                 max_bytes=settings.LINT_MAX_FILE_BYTES,
                 rust_parser=settings.SQLFLUFF_USE_RUST_PARSER,
-                cache_dir=str(root / storage.RESULT_CACHE_DIR) if settings.RESULT_CACHE_ENABLED else None,
+                cache_dir=str(root / storage.RESULT_CACHE_DIR)
+                if settings.RESULT_CACHE_ENABLED
+                else None,
             ),
             timeout=settings.LINT_TIMEOUT_SECONDS,
         )
@@ -109,7 +117,9 @@ def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict
     mirror(done)
     get_run_logger().info(
         "linted %d files: %d failed, %d violations",
-        summary["files"], summary["failed"], summary["violations"],
+        summary["files"],
+        summary["failed"],
+        summary["violations"],
     )
     return summary
 
@@ -218,7 +228,8 @@ def lint_job(job_id: str) -> dict[str, Any]:
         try:
             files, ignored = collect_files(job_id, submission, source_path, settings)
         except LintServiceError as exc:
-            write(lambda s: repo.fail_job(s, job_id, str(exc), only_if_unfinished=False))
+            reason = str(exc)
+            write(lambda s: repo.fail_job(s, job_id, reason, only_if_unfinished=False))
             raise
 
         def ensure(session: Session) -> list[repo.PendingFile]:

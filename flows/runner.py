@@ -5,7 +5,6 @@ import os
 
 from prefect_dask import DaskTaskRunner, get_dask_client
 
-
 from db.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""`POST /jobs` and `GET /jobs/{job_id}`: accept a submission, show a job and a page of its tasks."""
+"""`POST /jobs` and `GET /jobs/{job_id}`: accept a submission; show a job and a page of tasks."""
 
 import logging
 import zipfile

@@ -35,10 +35,14 @@ def test_registers_with_health_check_and_deregisters(consul_env: ConsulStandIn) 
         assert body["name"] == "sqlfluff-service"
         assert (body["address"], body["port"]) == ("10.1.2.3", 8123)
         assert body["tags"] == ["api", "sqlfluff"]
-        assert body["checks"] == [{
-            "http": "http://10.1.2.3:8123/health", "interval": "10s", "timeout": "5s",
-            "DeregisterCriticalServiceAfter": "1m",
-        }]
+        assert body["checks"] == [
+            {
+                "http": "http://10.1.2.3:8123/health",
+                "interval": "10s",
+                "timeout": "5s",
+                "DeregisterCriticalServiceAfter": "1m",
+            }
+        ]
         assert client.get("/jobs/job-none").status_code == 404  # serving meanwhile
         # The agent loses the service (restart, anti-entropy): it is registered again.
         consul_env.services.clear()
@@ -56,8 +60,11 @@ def test_same_id_after_restart_and_distinct_ids_per_instance(
             monkeypatch.setenv("API_PORT", port)
             get_settings.cache_clear()
             with TestClient(create_app()):
-                wait_for(lambda p=port: any(k.endswith(f"-{p}") for k in consul_env.services),
-                         10, f"instance on {port} not registered")
+                wait_for(
+                    lambda p=port: any(k.endswith(f"-{p}") for k in consul_env.services),
+                    10,
+                    f"instance on {port} not registered",
+                )
     registered = [sid for call, sid in consul_env.calls if call == "register"]
     assert len(set(registered)) == 2, registered  # a restart reuses its id; a second port is new
     assert registered[0] == registered[1] != registered[2]

@@ -41,19 +41,31 @@ def test_result_answers(
     job_id = make_job(session_maker)
     with session_maker.begin() as s:
         pending, failed, done, lost = repo.ensure_tasks(
-            s, job_id, [repo.NewTask(f"jobs/{job_id}/extracted/{n}.sql", f"{n}.sql")
-                        for n in ("a", "b", "c", "d")])
-        repo.mark_tasks(s, [
-            repo.TaskOutcome(failed.task_id, TaskStatus.FAILURE, None, "time limit of 1 s exceeded", None),
-            repo.TaskOutcome(done.task_id, TaskStatus.SUCCESS, "jobs/r/done.json", None, 0),
-            repo.TaskOutcome(lost.task_id, TaskStatus.SUCCESS, "jobs/r/lost.json", None, 0),
-        ])
+            s,
+            job_id,
+            [
+                repo.NewTask(f"jobs/{job_id}/extracted/{n}.sql", f"{n}.sql")
+                for n in ("a", "b", "c", "d")
+            ],
+        )
+        repo.mark_tasks(
+            s,
+            [
+                repo.TaskOutcome(
+                    failed.task_id, TaskStatus.FAILURE, None, "time limit of 1 s exceeded", None
+                ),
+                repo.TaskOutcome(done.task_id, TaskStatus.SUCCESS, "jobs/r/done.json", None, 0),
+                repo.TaskOutcome(lost.task_id, TaskStatus.SUCCESS, "jobs/r/lost.json", None, 0),
+            ],
+        )
     (shared_root / "jobs/r").mkdir(parents=True)
     (shared_root / "jobs/r/done.json").write_text('[{"filepath": "c.sql", "violations": []}]')
 
     response = client.get(f"/tasks/{pending.task_id}/result")
     assert (response.status_code, response.json()["detail"]) == (
-        409, "Task is PENDING, its result is not ready yet")
+        409,
+        "Task is PENDING, its result is not ready yet",
+    )
     response = client.get(f"/tasks/{failed.task_id}/result")
     assert response.status_code == 409
     assert "time limit of 1 s exceeded" in response.json()["detail"]

@@ -1,7 +1,6 @@
 """Accepting jobs: rows, stored sources, one flow run per job in the real Prefect API; health."""
 
 import shutil
-from pathlib import Path
 from uuid import UUID
 
 from fastapi.testclient import TestClient
@@ -17,7 +16,9 @@ from db.settings import Settings
 def test_inline_sql_is_stored_and_triggers_one_flow_run(
     client: TestClient, session_maker: sessionmaker[Session], settings: Settings
 ) -> None:
-    response = client.post("/jobs", json={"sql_content": "select a from t\n", "dialect": "postgres"})
+    response = client.post(
+        "/jobs", json={"sql_content": "select a from t\n", "dialect": "postgres"}
+    )
     assert response.status_code == 202
     job_id = response.json()["job_id"]
     assert job_id.startswith("job-") and UUID(job_id.removeprefix("job-")).version == 4
@@ -25,7 +26,10 @@ def test_inline_sql_is_stored_and_triggers_one_flow_run(
         job = repo.get_job(s, job_id)
     assert job is not None
     assert (job.status, job.submission_type, job.dialect) == (
-        JobStatus.ACCEPTED, SubmissionType.SINGLE_FILE, "postgres")
+        JobStatus.ACCEPTED,
+        SubmissionType.SINGLE_FILE,
+        "postgres",
+    )
     assert job.source_path == f"jobs/{job_id}/source/input.sql"
     assert (settings.NFS_SHARE_ROOT_PATH / job.source_path).read_text() == "select a from t\n"
     assert job.flow_run_id is not None
@@ -37,7 +41,9 @@ def test_inline_sql_is_stored_and_triggers_one_flow_run(
     assert trigger_lint_job(settings.LINT_DEPLOYMENT, job_id) == job.flow_run_id
 
 
-def test_zip_job_and_its_first_page(client: TestClient, session_maker: sessionmaker[Session]) -> None:
+def test_zip_job_and_its_first_page(
+    client: TestClient, session_maker: sessionmaker[Session]
+) -> None:
     response = client.post("/jobs", json={"zip_file_path": "archives/ok.zip"})
     assert response.status_code == 202
     body = client.get(f"/jobs/{response.json()['job_id']}").json()
@@ -54,12 +60,11 @@ def test_health_names_the_part_that_fails(client: TestClient, settings: Settings
     response = client.get("/health")
     assert response.status_code == 503
     assert response.json()["detail"] == [
-        f"shared directory: {settings.NFS_SHARE_ROOT_PATH} is not a writable directory"]
+        f"shared directory: {settings.NFS_SHARE_ROOT_PATH} is not a writable directory"
+    ]
 
 
 def test_openapi_docs(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/jobs", "/jobs/{job_id}", "/tasks/{task_id}/result", "/health"} <= set(paths)
-
-

@@ -23,10 +23,20 @@ def test_upgrade_downgrade_upgrade(database_url: str) -> None:
     try:
         inspector = inspect(engine)
         columns = {c["name"] for c in inspector.get_columns("linting_tasks")}
-        assert {"task_id", "job_id", "status", "source_file_path", "result_file_path",
-                "error_message", "created_at", "updated_at"} <= columns
+        assert {
+            "task_id",
+            "job_id",
+            "status",
+            "source_file_path",
+            "result_file_path",
+            "error_message",
+            "created_at",
+            "updated_at",
+        } <= columns
         uniques = {i["name"]: i for i in inspector.get_indexes("linting_tasks") if i["unique"]}
         assert uniques["uq_linting_tasks_job_id_source_path_hash"]["column_names"] == [
-            "job_id", "source_path_hash"]
+            "job_id",
+            "source_path_hash",
+        ]
     finally:
         engine.dispose()

@@ -19,8 +19,11 @@ def _count(sessions: sessionmaker[Session], job_id: str) -> int:
 
 def _outcome(task_id: str, ok: bool) -> repo.TaskOutcome:
     return repo.TaskOutcome(
-        task_id, TaskStatus.SUCCESS if ok else TaskStatus.FAILURE,
-        "r.json" if ok else None, None if ok else "time limit", 3 if ok else None,
+        task_id,
+        TaskStatus.SUCCESS if ok else TaskStatus.FAILURE,
+        "r.json" if ok else None,
+        None if ok else "time limit",
+        3 if ok else None,
     )
 
 
@@ -40,7 +43,9 @@ def test_ensure_tasks_is_idempotent_and_skips_success(session_maker: sessionmake
 
 def test_rejected_entries_are_failures_never_pending(session_maker: sessionmaker[Session]) -> None:
     job_id = make_job(session_maker)
-    files = _files(2) + [repo.NewTask("jobs/x/extracted/../e.sql", "../e.sql", "not linted: escapes")]
+    files = _files(2) + [
+        repo.NewTask("jobs/x/extracted/../e.sql", "../e.sql", "not linted: escapes")
+    ]
     with session_maker.begin() as s:
         pending = repo.ensure_tasks(s, job_id, files)
         counts = repo.task_counts(s, job_id)
@@ -49,17 +54,25 @@ def test_rejected_entries_are_failures_never_pending(session_maker: sessionmaker
 
 
 def test_final_status_from_rows(session_maker: sessionmaker[Session]) -> None:
-    cases = [([True, True], JobStatus.COMPLETED, None),
-             ([True, False], JobStatus.PARTIALLY_COMPLETED, None),
-             ([False, False], JobStatus.FAILED, "all 2 files failed to lint"),
-             ([True, None], JobStatus.FAILED, "1 of 2 files were not linted; retry the job"),
-             ([], JobStatus.FAILED, "no SQL files to lint")]
+    cases = [
+        ([True, True], JobStatus.COMPLETED, None),
+        ([True, False], JobStatus.PARTIALLY_COMPLETED, None),
+        ([False, False], JobStatus.FAILED, "all 2 files failed to lint"),
+        ([True, None], JobStatus.FAILED, "1 of 2 files were not linted; retry the job"),
+        ([], JobStatus.FAILED, "no SQL files to lint"),
+    ]
     for oks, expected, message in cases:
         job_id = make_job(session_maker)
         with session_maker.begin() as s:
             pending = repo.ensure_tasks(s, job_id, _files(len(oks)))
-            repo.mark_tasks(s, [_outcome(p.task_id, ok) for p, ok in zip(pending, oks, strict=True)
-                                if ok is not None])
+            repo.mark_tasks(
+                s,
+                [
+                    _outcome(p.task_id, ok)
+                    for p, ok in zip(pending, oks, strict=True)
+                    if ok is not None
+                ],
+            )
             assert repo.finish_job(s, job_id) == expected
         with session_maker() as s:
             job = repo.get_job(s, job_id)
@@ -68,7 +81,9 @@ def test_final_status_from_rows(session_maker: sessionmaker[Session]) -> None:
             assert job.updated_at >= job.created_at
 
 
-def test_fail_job_only_if_unfinished_keeps_a_final_status(session_maker: sessionmaker[Session]) -> None:
+def test_fail_job_only_if_unfinished_keeps_a_final_status(
+    session_maker: sessionmaker[Session],
+) -> None:
     job_id = make_job(session_maker)
     with session_maker.begin() as s:
         repo.ensure_tasks(s, job_id, [])

@@ -40,7 +40,11 @@ def all_items(system: System, job_id: str, size: int) -> list[dict[str, Any]]:
 
 
 def assert_results_equal_cli(
-    system: System, job_id: str, items: list[dict[str, Any]], dialect: str, tmp: Path,
+    system: System,
+    job_id: str,
+    items: list[dict[str, Any]],
+    dialect: str,
+    tmp: Path,
     source_of: Any,
 ) -> None:
     sources = {item["file_name"]: source_of(item["file_name"]) for item in items}
@@ -65,8 +69,9 @@ def test_inline_sql(system: System, tmp_path: Path) -> None:
     assert body["submission_type"] == "SINGLE_FILE"
     [item] = all_items(system, job_id, 10)
     assert (item["file_name"], item["status"]) == ("input.sql", "SUCCESS")
-    assert_results_equal_cli(system, job_id, [item], "ansi", tmp_path,
-                             lambda _: system.shared_root / body["source_path"])
+    assert_results_equal_cli(
+        system, job_id, [item], "ansi", tmp_path, lambda _: system.shared_root / body["source_path"]
+    )
     run = httpx.get(f"{system.prefect_api}/flow_runs/{body['flow_run_id']}").json()
     assert run["name"] == job_id and run["state_type"] == "COMPLETED"
 
@@ -75,15 +80,22 @@ def test_zip_archives_of_real_folders(
     system: System, tmp_path: Path, session_maker: sessionmaker[Session]
 ) -> None:
     archives = {
-        "tpch": ("ansi", {**folder_entries(CORPUS / "tpch", "queries/tpc-h"),
-                          "README.txt": b"not sql", "queries/notes/data.csv": b"1,2"}),
+        "tpch": (
+            "ansi",
+            {
+                **folder_entries(CORPUS / "tpch", "queries/tpc-h"),
+                "README.txt": b"not sql",
+                "queries/notes/data.csv": b"1,2",
+            },
+        ),
         "sqlite": ("sqlite", folder_entries(CORPUS / "mixed/sqlite", "sqlite")),
     }
     jobs: dict[str, str] = {}
     for name, (dialect, entries) in archives.items():
         make_zip(system.shared_root / f"archives/{name}.zip", entries)
-        response = httpx.post(f"{system.api}/jobs",
-                              json={"zip_file_path": f"archives/{name}.zip", "dialect": dialect})
+        response = httpx.post(
+            f"{system.api}/jobs", json={"zip_file_path": f"archives/{name}.zip", "dialect": dialect}
+        )
         assert response.status_code == 202, response.text
         jobs[name] = response.json()["job_id"]
 
@@ -103,8 +115,9 @@ def test_zip_archives_of_real_folders(
         for row in rows:
             assert (system.shared_root / str(row.result_file_path)).is_file()
         extracted = system.shared_root / f"jobs/{job_id}/extracted"
-        assert_results_equal_cli(system, job_id, items, dialect, tmp_path / name,
-                                 lambda n: extracted / n)
+        assert_results_equal_cli(
+            system, job_id, items, dialect, tmp_path / name, extracted.joinpath
+        )
         task_runs = httpx.post(
             f"{system.prefect_api}/task_runs/filter",
             json={"flow_runs": {"id": {"any_": [body["flow_run_id"]]}}},

@@ -59,7 +59,9 @@ def hostile_archive(target: Path) -> dict[str, str]:
     }
 
 
-def test_hostile_archive(system: System, session_maker: sessionmaker[Session], tmp_path: Path) -> None:
+def test_hostile_archive(
+    system: System, session_maker: sessionmaker[Session], tmp_path: Path
+) -> None:
     expected = hostile_archive(system.shared_root / "archives/hostile.zip")
     job_id = system.submit({"zip_file_path": "archives/hostile.zip", "dialect": "tsql"})
     body = system.wait_final(job_id)
@@ -71,7 +73,10 @@ def test_hostile_archive(system: System, session_maker: sessionmaker[Session], t
         if want == "SUCCESS":
             assert row.status == "SUCCESS", (name, row.error_message)
         else:
-            assert row.status == "FAILURE" and want in str(row.error_message), (name, row.error_message)
+            assert row.status == "FAILURE" and want in str(row.error_message), (
+                name,
+                row.error_message,
+            )
     assert not (system.shared_root / f"jobs/{job_id}/escape.sql").exists()
     # The files SQLFluff could read are linted exactly as the CLI does, encodings included.
     extracted = system.shared_root / f"jobs/{job_id}/extracted"

@@ -22,7 +22,11 @@ def test_duplicate_flow_run_changes_nothing(
     assert first["job_status"] == "COMPLETED"
     rows = assert_rows_match_files(session_maker, system.shared_root, job_id, set(entries))
     before = {
-        name: (r.task_id, r.updated_at, os.stat(system.shared_root / str(r.result_file_path)).st_mtime_ns)
+        name: (
+            r.task_id,
+            r.updated_at,
+            os.stat(system.shared_root / str(r.result_file_path)).st_mtime_ns,
+        )
         for name, r in rows.items()
     }
 
@@ -39,7 +43,11 @@ def test_duplicate_flow_run_changes_nothing(
     assert system.job(job_id)["job_status"] == "COMPLETED"
     rows = assert_rows_match_files(session_maker, system.shared_root, job_id, set(entries))
     after = {
-        name: (r.task_id, r.updated_at, os.stat(system.shared_root / str(r.result_file_path)).st_mtime_ns)
+        name: (
+            r.task_id,
+            r.updated_at,
+            os.stat(system.shared_root / str(r.result_file_path)).st_mtime_ns,
+        )
         for name, r in rows.items()
     }
     assert after == before

@@ -25,7 +25,11 @@ def test_host_lost_mid_job(
 
     body = system.wait_job(job_id, lambda b: b["job_status"] == "FAILED", 90, "not FAILED")
     took = time.monotonic() - killed_at
-    bound = float(FAULT_ENV["STALE_AFTER_SECONDS"]) + 2 * float(FAULT_ENV["RECONCILE_INTERVAL_SECONDS"]) + 5
+    bound = (
+        float(FAULT_ENV["STALE_AFTER_SECONDS"])
+        + 2 * float(FAULT_ENV["RECONCILE_INTERVAL_SECONDS"])
+        + 5
+    )
     assert took < bound, f"job failed only after {took:.1f} s"
     assert "no heartbeat" in body["error_message"] and "retry the job" in body["error_message"]
     system.wait_run_state(body["flow_run_id"], "CRASHED")

@@ -41,6 +41,7 @@ def test_mariadb_restarted_mid_job(tmp_path_factory: pytest.TempPathFactory) -> 
             engine = make_engine(url)
             try:
                 assert_rows_match_files(
-                    make_sessionmaker(engine), system.shared_root, job_id, set(entries))
+                    make_sessionmaker(engine), system.shared_root, job_id, set(entries)
+                )
             finally:
                 engine.dispose()

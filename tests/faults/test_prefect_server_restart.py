@@ -3,6 +3,7 @@ no status is lost."""
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from deployments.processes import http_ok
 from tests.faults.conftest import job_in_progress
 from tests.support.checks import assert_rows_match_files, flow_run
 from tests.support.system import System
@@ -15,8 +16,15 @@ def test_prefect_server_restarted_mid_job(
     job_id = job_in_progress(system, zip_path)
     server = system.pids()["prefect-server"]
     system.kill(server)
-    system.wait_job(job_id, lambda _: system.pids()["prefect-server"] != server, 60,
-                    "Prefect server not restarted")
+    # Back means restarted *and* answering: the job's last calls to Prefect need it.
+    system.wait_job(
+        job_id,
+        lambda _: (
+            system.pids()["prefect-server"] != server and http_ok(f"{system.prefect_api}/health")
+        ),
+        90,
+        "Prefect server not back",
+    )
 
     body = system.wait_final(job_id)
     assert body["job_status"] == "COMPLETED", body

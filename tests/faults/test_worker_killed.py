@@ -21,8 +21,12 @@ def test_dask_worker_killed_mid_job(
     assert body["progress"]["SUCCESS"] == len(names)
     assert_rows_match_files(session_maker, system.shared_root, job_id, names)
     # the nanny brought the worker back
-    system.wait_job(job_id, lambda _: len(system.descendants("dask-cluster", b"spawn_main")) == 2,
-                    60, "worker not restarted")
+    system.wait_job(
+        job_id,
+        lambda _: len(system.descendants("dask-cluster", b"spawn_main")) == 2,
+        60,
+        "worker not restarted",
+    )
 
 
 def test_lint_child_killed_mid_file(

@@ -34,8 +34,10 @@ def assert_rows_match_files(
             assert row.error_message and row.result_file_path is None
     failed = sum(r.status == TaskStatus.FAILURE for r in rows)
     expected_status = (
-        JobStatus.COMPLETED if failed == 0
-        else JobStatus.FAILED if failed == len(rows)
+        JobStatus.COMPLETED
+        if failed == 0
+        else JobStatus.FAILED
+        if failed == len(rows)
         else JobStatus.PARTIALLY_COMPLETED
     )
     assert job.status == expected_status, (job.status, job.error_message)
@@ -47,8 +49,10 @@ def retry_flow_run(prefect_api: str, flow_run_id: str) -> None:
     UUID(flow_run_id)
     response = httpx.post(
         f"{prefect_api}/flow_runs/{flow_run_id}/set_state",
-        json={"state": {"type": "SCHEDULED", "name": "AwaitingRetry",
-                        "message": "Retry from the UI"}, "force": True},
+        json={
+            "state": {"type": "SCHEDULED", "name": "AwaitingRetry", "message": "Retry from the UI"},
+            "force": True,
+        },
         timeout=30,
     )
     assert response.status_code in (200, 201), response.text

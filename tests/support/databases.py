@@ -4,10 +4,11 @@ named by DATABASE_URL (never the named database itself), migrated to head once p
 import os
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
+
+from alembic import command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -31,13 +31,27 @@ class PrivateMariaDB:
 
     def start(self) -> None:
         self.proc = start(
-            [MARIADBD, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
-             "--bind-address=127.0.0.1", f"--socket={self.base / 'mysqld.sock'}",
-             f"--pid-file={self.base / 'mysqld.pid'}", "--user=root", "--skip-grant-tables",
-             "--innodb-buffer-pool-size=64M", "--skip-log-bin"],
-            {"PATH": "/usr/sbin:/usr/bin:/bin"}, self.base / "mariadbd.log",
+            [
+                MARIADBD,
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                f"--socket={self.base / 'mysqld.sock'}",
+                f"--pid-file={self.base / 'mysqld.pid'}",
+                "--user=root",
+                "--skip-grant-tables",
+                "--innodb-buffer-pool-size=64M",
+                "--skip-log-bin",
+            ],
+            {"PATH": "/usr/sbin:/usr/bin:/bin"},
+            self.base / "mariadbd.log",
         )
-        wait_for(self._answers, 60, lambda: f"private MariaDB did not start:\n{tail(self.base / 'mariadbd.log')}")
+        wait_for(
+            self._answers,
+            60,
+            lambda: f"private MariaDB did not start:\n{tail(self.base / 'mariadbd.log')}",
+        )
 
     def _answers(self) -> bool:
         assert self.proc is not None and self.proc.poll() is None, tail(self.base / "mariadbd.log")
@@ -69,9 +83,17 @@ def private_mariadb(base: Path) -> Iterator[PrivateMariaDB]:
     server = PrivateMariaDB(base)
     base.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [INSTALL_DB, "--no-defaults", f"--datadir={server.datadir}", "--user=root",
-         "--auth-root-authentication-method=normal", "--skip-test-db"],
-        check=True, capture_output=True, timeout=120,
+        [
+            INSTALL_DB,
+            "--no-defaults",
+            f"--datadir={server.datadir}",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     server.start()
     try:

@@ -20,11 +20,27 @@ def cli_violations(
     config = workdir / "oracle.sqlfluff"
     config.write_text(effective_config_text(dialect, max_bytes))
     proc = subprocess.run(
-        [str(SQLFLUFF), "lint", "--format", "json", "--dialect", dialect, "--config", str(config),
-         "--processes", "2", *map(str, files)],
-        cwd=workdir, capture_output=True, text=True, timeout=600,
+        [
+            str(SQLFLUFF),
+            "lint",
+            "--format",
+            "json",
+            "--dialect",
+            dialect,
+            "--config",
+            str(config),
+            "--processes",
+            "2",
+            *map(str, files),
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    assert proc.returncode in (0, 1), f"sqlfluff CLI failed ({proc.returncode}): {proc.stderr[-2000:]}"
+    assert proc.returncode in (0, 1), (
+        f"sqlfluff CLI failed ({proc.returncode}): {proc.stderr[-2000:]}"
+    )
     records = json.loads(proc.stdout)
     by_path = {str(Path(r["filepath"]).resolve()): r["violations"] for r in records}
     missing = {str(f.resolve()) for f in files} - set(by_path)

@@ -25,8 +25,9 @@ def running_server(api_url: str, home: Path) -> Iterator[subprocess.Popen[bytes]
     port = api_url.rsplit(":", 1)[1].split("/", 1)[0]
     env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     log = home / "server.log"
-    proc = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", port],
-                 env, log)
+    proc = start(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", port], env, log
+    )
     try:
         wait_for(
             lambda: proc.poll() is not None or http_ok(f"{api_url}/health"),

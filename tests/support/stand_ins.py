@@ -41,18 +41,24 @@ class ConsulStandIn:
             return Response(status_code=200)
 
         async def services(_: Request) -> JSONResponse:
-            return JSONResponse({k: {"ID": k, "Service": v["name"]} for k, v in self.services.items()})
+            return JSONResponse(
+                {k: {"ID": k, "Service": v["name"]} for k, v in self.services.items()}
+            )
 
-        return Starlette(routes=[
-            Route("/v1/agent/service/register", register, methods=["PUT"]),
-            Route("/v1/agent/service/deregister/{service_id}", deregister, methods=["PUT"]),
-            Route("/v1/agent/services", services, methods=["GET"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/v1/agent/service/register", register, methods=["PUT"]),
+                Route("/v1/agent/service/deregister/{service_id}", deregister, methods=["PUT"]),
+                Route("/v1/agent/services", services, methods=["GET"]),
+            ]
+        )
 
 
 @contextmanager
 def serving(stand_in: ConsulStandIn) -> Iterator[ConsulStandIn]:
-    config = uvicorn.Config(stand_in.app(), host="127.0.0.1", port=stand_in.port, log_level="warning")
+    config = uvicorn.Config(
+        stand_in.app(), host="127.0.0.1", port=stand_in.port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

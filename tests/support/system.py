@@ -88,21 +88,29 @@ class System:
             run = httpx.get(f"{self.prefect_api}/flow_runs/{flow_run_id}", timeout=30).json()
             return run["state_type"] == state_type
 
-        wait_for(reached, timeout, lambda: f"flow run {flow_run_id} not {state_type}\n{self.logs()}", 0.3)
+        wait_for(
+            reached, timeout, lambda: f"flow run {flow_run_id} not {state_type}\n{self.logs()}", 0.3
+        )
 
-    def wait_rerun_final(self, job_id: str, flow_run_id: str, timeout: float = 300) -> dict[str, Any]:
+    def wait_rerun_final(
+        self, job_id: str, flow_run_id: str, timeout: float = 300
+    ) -> dict[str, Any]:
         """After a retry: wait for the run's second attempt to end, then return the job."""
 
         def rerun_done() -> bool:
             run = httpx.get(f"{self.prefect_api}/flow_runs/{flow_run_id}", timeout=30).json()
             return run["run_count"] >= 2 and run["state_type"] in RUN_FINAL
 
-        wait_for(rerun_done, timeout, lambda: f"retried run of {job_id} not over\n{self.logs()}", 0.3)
+        wait_for(
+            rerun_done, timeout, lambda: f"retried run of {job_id} not over\n{self.logs()}", 0.3
+        )
         return self.wait_final(job_id, timeout=30)
 
 
 @contextlib.contextmanager
-def running_system(database_url: str, data: Path, extra_env: Mapping[str, str] = {}) -> Iterator[System]:
+def running_system(
+    database_url: str, data: Path, extra_env: Mapping[str, str] = {}
+) -> Iterator[System]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
         DATA_DIR=str(data),
@@ -117,9 +125,11 @@ def running_system(database_url: str, data: Path, extra_env: Mapping[str, str] =
     )
     env.update(extra_env)
     log = data / "up.log"
-    proc: subprocess.Popen[bytes] = start([sys.executable, "-m", "deployments.up"], env, log,
-                                          cwd=REPO_ROOT)
+    proc: subprocess.Popen[bytes] = start(
+        [sys.executable, "-m", "deployments.up"], env, log, cwd=REPO_ROOT
+    )
     try:
+
         def ready() -> dict[str, Any] | None:
             assert proc.poll() is None, f"deployments.up exited:\n{tail(log, 80)}"
             for line in log.read_text(errors="replace").splitlines():

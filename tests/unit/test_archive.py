@@ -16,8 +16,12 @@ LIMITS = ArchiveLimits(max_entries=1000, max_total_bytes=10_000_000, max_ratio=2
 def test_nested_folders_kept_and_non_sql_counted(tmp_path: Path) -> None:
     archive = make_zip(
         tmp_path / "a.zip",
-        {"top.sql": b"select 1\n", "a/b/deep.SQL": b"select 2\n", "README.md": b"hi",
-         "a/data.csv": b"1,2"},
+        {
+            "top.sql": b"select 1\n",
+            "a/b/deep.SQL": b"select 2\n",
+            "README.md": b"hi",
+            "a/data.csv": b"1,2",
+        },
     )
     found = extract_archive(archive, tmp_path / "out", LIMITS)
     assert found.sql_files == ["a/b/deep.SQL", "top.sql"]
@@ -60,7 +64,9 @@ def test_bomb_by_ratio_is_refused(tmp_path: Path) -> None:
 
 
 def test_bomb_by_total_size_is_refused(tmp_path: Path) -> None:
-    archive = make_zip(tmp_path / "big.zip", {f"f{i}.sql": b"select 1;\n" * 20_000 for i in range(3)})
+    archive = make_zip(
+        tmp_path / "big.zip", {f"f{i}.sql": b"select 1;\n" * 20_000 for i in range(3)}
+    )
     limits = ArchiveLimits(max_entries=1000, max_total_bytes=500_000, max_ratio=10_000)
     with pytest.raises(BadArchive, match="500000 bytes"):
         extract_archive(archive, tmp_path / "out", limits)

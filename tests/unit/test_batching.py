@@ -9,8 +9,9 @@ def _sizes(batches: list[list[int]]) -> list[int]:
 
 def test_order_kept_and_caps_respected() -> None:
     items = [100] * 300 + [50_000] + [100] * 300
-    batches = make_batches(items, lambda x: x, max_bytes=10_000, min_bytes=500, max_files=40,
-                           workers=2)
+    batches = make_batches(
+        items, lambda x: x, max_bytes=10_000, min_bytes=500, max_files=40, workers=2
+    )
     assert [x for b in batches for x in b] == items
     assert all(len(b) <= 40 for b in batches)
     assert [50_000] in batches  # a big file is never split, and closes its batch alone
@@ -18,8 +19,9 @@ def test_order_kept_and_caps_respected() -> None:
 
 
 def test_batches_shrink_towards_the_end() -> None:
-    batches = make_batches([1000] * 400, lambda x: x, max_bytes=10**9, min_bytes=2000,
-                           max_files=10**6, workers=2)
+    batches = make_batches(
+        [1000] * 400, lambda x: x, max_bytes=10**9, min_bytes=2000, max_files=10**6, workers=2
+    )
     sizes = _sizes(batches)
     assert sizes[0] == 100_000  # a quarter of 400 kB with 2 workers
     assert sizes == sorted(sizes, reverse=True)
@@ -28,8 +30,9 @@ def test_batches_shrink_towards_the_end() -> None:
 
 
 def test_small_job_still_uses_every_worker() -> None:
-    batches = make_batches([10] * 8, lambda x: x, max_bytes=10_000, min_bytes=1, max_files=50,
-                           workers=2)
+    batches = make_batches(
+        [10] * 8, lambda x: x, max_bytes=10_000, min_bytes=1, max_files=50, workers=2
+    )
     assert len(batches) >= 4
 
 

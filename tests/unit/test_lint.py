@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.lint import LintChild, LintRequest, check_dialect, lint_file
 from flows.errors import UnknownDialect
+from flows.lint import LintChild, LintRequest, check_dialect, lint_file
 from tests.conftest import CORPUS
 from tests.support.oracle import cli_violations
 
@@ -17,11 +17,23 @@ CASES = [
     ("tpch", sorted((CORPUS / "tpch").glob("*.sql")), "ansi"),
     ("sqlite", sorted((CORPUS / "mixed/sqlite").rglob("*.sql"))[:25], "sqlite"),
     ("tsql-bom-crlf", sorted((CORPUS / "mixed/tsql").rglob("*.sql"))[:10], "tsql"),
-    ("nasty-tsql",
-     [CORPUS / "nasty" / n for n in ("04-tsql-CustomerOrders.utf16le.sql",
-                                     "09-tsql-create-external-tables.crlf.sql", "10-empty.sql")],
-     "tsql"),
-    ("nasty-jinja", [CORPUS / "nasty/08-bigquery-baseline_clients_yearly_v1.jinja.sql"], "bigquery"),
+    (
+        "nasty-tsql",
+        [
+            CORPUS / "nasty" / n
+            for n in (
+                "04-tsql-CustomerOrders.utf16le.sql",
+                "09-tsql-create-external-tables.crlf.sql",
+                "10-empty.sql",
+            )
+        ],
+        "tsql",
+    ),
+    (
+        "nasty-jinja",
+        [CORPUS / "nasty/08-bigquery-baseline_clients_yearly_v1.jinja.sql"],
+        "bigquery",
+    ),
 ]
 
 
@@ -43,15 +55,21 @@ def test_results_equal_cli(files: list[Path], dialect: str, tmp_path: Path) -> N
 def test_file_over_size_limit_is_a_failure_naming_the_limit(tmp_path: Path) -> None:
     source = tmp_path / "big.sql"
     source.write_text("select 1;\n" * 3000)
-    outcome = lint_file(LintRequest(str(source), "big.sql", str(tmp_path / "r.json"), "ansi", 20_000))
-    assert outcome.error == "file is 30000 bytes, over the limit of 20000 bytes (LINT_MAX_FILE_BYTES)"
+    outcome = lint_file(
+        LintRequest(str(source), "big.sql", str(tmp_path / "r.json"), "ansi", 20_000)
+    )
+    assert (
+        outcome.error == "file is 30000 bytes, over the limit of 20000 bytes (LINT_MAX_FILE_BYTES)"
+    )
     assert not (tmp_path / "r.json").exists()
 
 
 def test_crash_inside_sqlfluff_is_a_failure(tmp_path: Path) -> None:
     # A directory where a file is expected: SQLFluff raises, the file becomes a FAILURE value.
     (tmp_path / "dir.sql").mkdir()
-    outcome = lint_file(LintRequest(str(tmp_path / "dir.sql"), "d", str(tmp_path / "r"), "ansi", MAX_BYTES))
+    outcome = lint_file(
+        LintRequest(str(tmp_path / "dir.sql"), "d", str(tmp_path / "r"), "ansi", MAX_BYTES)
+    )
     assert outcome.error is not None and outcome.error.startswith("SQLFluff")
 
 
@@ -59,10 +77,14 @@ def test_time_limit_frees_the_child_and_the_next_file_lints(tmp_path: Path) -> N
     child = LintChild()
     try:
         slow = CORPUS / "nasty/06-mysql-mall.gbk.sql"  # ~16 s of SQLFluff work
-        outcome = child.lint(LintRequest(str(slow), "gbk.sql", str(tmp_path / "a.json"), "mysql", MAX_BYTES), 1.5)
+        outcome = child.lint(
+            LintRequest(str(slow), "gbk.sql", str(tmp_path / "a.json"), "mysql", MAX_BYTES), 1.5
+        )
         assert outcome.error == "time limit of 1.5 s exceeded (LINT_TIMEOUT_SECONDS)"
         quick = CORPUS / "tpch/q01.sql"
-        outcome = child.lint(LintRequest(str(quick), "q01.sql", str(tmp_path / "b.json"), "ansi", MAX_BYTES), 60)
+        outcome = child.lint(
+            LintRequest(str(quick), "q01.sql", str(tmp_path / "b.json"), "ansi", MAX_BYTES), 60
+        )
         assert outcome.ok and (tmp_path / "b.json").exists()
     finally:
         child.close()
@@ -72,16 +94,22 @@ def test_child_killed_mid_file_is_a_failure_and_replaced(tmp_path: Path) -> None
     child = LintChild()
     try:
         quick = CORPUS / "tpch/q01.sql"
-        assert child.lint(LintRequest(str(quick), "q", str(tmp_path / "a.json"), "ansi", MAX_BYTES), 60).ok
+        assert child.lint(
+            LintRequest(str(quick), "q", str(tmp_path / "a.json"), "ansi", MAX_BYTES), 60
+        ).ok
         proc = child._proc
         assert proc is not None
         slow = CORPUS / "nasty/06-mysql-mall.gbk.sql"
         killer = threading.Timer(1.0, proc.kill)
         killer.start()
-        outcome = child.lint(LintRequest(str(slow), "gbk", str(tmp_path / "b.json"), "mysql", MAX_BYTES), 60)
+        outcome = child.lint(
+            LintRequest(str(slow), "gbk", str(tmp_path / "b.json"), "mysql", MAX_BYTES), 60
+        )
         killer.join()
         assert outcome.error == "SQLFluff process crashed (exit code -9)"
-        assert child.lint(LintRequest(str(quick), "q", str(tmp_path / "c.json"), "ansi", MAX_BYTES), 60).ok
+        assert child.lint(
+            LintRequest(str(quick), "q", str(tmp_path / "c.json"), "ansi", MAX_BYTES), 60
+        ).ok
     finally:
         child.close()
 
@@ -96,10 +124,14 @@ def test_child_that_died_while_idle_is_replaced_without_failing_a_file(tmp_path:
     child = LintChild()
     try:
         quick = CORPUS / "tpch/q01.sql"
-        assert child.lint(LintRequest(str(quick), "q", str(tmp_path / "a.json"), "ansi", MAX_BYTES), 60).ok
+        assert child.lint(
+            LintRequest(str(quick), "q", str(tmp_path / "a.json"), "ansi", MAX_BYTES), 60
+        ).ok
         assert child._proc is not None
         child._proc.kill()
         child._proc.wait()
-        assert child.lint(LintRequest(str(quick), "q", str(tmp_path / "b.json"), "ansi", MAX_BYTES), 60).ok
+        assert child.lint(
+            LintRequest(str(quick), "q", str(tmp_path / "b.json"), "ansi", MAX_BYTES), 60
+        ).ok
     finally:
         child.close()

@@ -26,7 +26,8 @@ def test_parsers_differ_only_where_stated(tmp_path: Path) -> None:
     cases = [(p, "ansi") for p in sorted((CORPUS / "tpch").glob("*.sql"))]
     cases += [(p, "postgres") for p in sorted(DOLPHIN.glob("*.sql"))]
     differing = {
-        path for path, dialect in cases
+        path
+        for path, dialect in cases
         if _violations(path, dialect, False, tmp_path / "py.json")
         != _violations(path, dialect, True, tmp_path / "rs.json")
     }

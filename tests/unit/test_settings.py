@@ -9,7 +9,9 @@ import pytest
 from db.settings import Settings
 
 
-def test_embedded_defaults_live_under_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_defaults_live_under_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("DATABASE_URL", "NFS_SHARE_ROOT_PATH", "DASK_SCHEDULER_ADDRESS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
@@ -22,14 +24,21 @@ def test_embedded_defaults_live_under_data_dir(tmp_path: Path, monkeypatch: pyte
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("DASK_SCHEDULER_ADDRESS", "localhost:8786"), ("CONSUL_PORT", "99999"),
-     ("LINT_TIMEOUT_SECONDS", "-1")],
+    [
+        ("DASK_SCHEDULER_ADDRESS", "localhost:8786"),
+        ("CONSUL_PORT", "99999"),
+        ("LINT_TIMEOUT_SECONDS", "-1"),
+    ],
 )
 def test_bad_value_stops_with_one_line_naming_it(name: str, value: str, tmp_path: Path) -> None:
     code = "from db.settings import load_settings_or_exit; load_settings_or_exit()"
     proc = subprocess.run(
-        [sys.executable, "-c", code], env={name: value, "PATH": ""}, cwd=tmp_path,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        env={name: value, "PATH": ""},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"invalid setting {name}:")
