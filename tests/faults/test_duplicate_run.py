@@ -18,17 +18,22 @@ def test_duplicate_flow_run_changes_nothing(
     entries = folder_entries(CORPUS / "tpch", "tpch")
     make_zip(system.shared_root / "archives/dup.zip", entries)
     job_id = system.submit({"zip_file_path": "archives/dup.zip"})
+
+    def snapshot() -> dict[str, tuple[object, ...]]:
+        """Each file's row identity, last row write and result file write."""
+        rows = assert_rows_match_files(session_maker, system.shared_root, job_id, set(entries))
+        return {
+            name: (
+                r.task_id,
+                r.updated_at,
+                os.stat(system.shared_root / str(r.result_file_path)).st_mtime_ns,
+            )
+            for name, r in rows.items()
+        }
+
     first = system.wait_final(job_id)
     assert first["job_status"] == "COMPLETED"
-    rows = assert_rows_match_files(session_maker, system.shared_root, job_id, set(entries))
-    before = {
-        name: (
-            r.task_id,
-            r.updated_at,
-            os.stat(system.shared_root / str(r.result_file_path)).st_mtime_ns,
-        )
-        for name, r in rows.items()
-    }
+    before = snapshot()
 
     deployment = httpx.get(f"{system.prefect_api}/deployments/name/lint-job/lint-job").json()
     response = httpx.post(
@@ -41,13 +46,5 @@ def test_duplicate_flow_run_changes_nothing(
     system.wait_run_state(second, "COMPLETED", timeout=120)
 
     assert system.job(job_id)["job_status"] == "COMPLETED"
-    rows = assert_rows_match_files(session_maker, system.shared_root, job_id, set(entries))
-    after = {
-        name: (
-            r.task_id,
-            r.updated_at,
-            os.stat(system.shared_root / str(r.result_file_path)).st_mtime_ns,
-        )
-        for name, r in rows.items()
-    }
+    after = snapshot()
     assert after == before

@@ -43,6 +43,7 @@ def test_lint_child_killed_mid_file(
     body = system.wait_final(job_id)
     rows = assert_rows_match_files(session_maker, system.shared_root, job_id, names)
     crashed = [r for r in rows.values() if r.status == "FAILURE"]
-    assert 1 <= len(crashed) <= len(children), [r.error_message for r in crashed]
+    assert crashed, "no file failed although its lint child was killed"
+    assert len(crashed) <= len(children), [r.error_message for r in crashed]
     assert {r.error_message for r in crashed} == {"SQLFluff process crashed (exit code -9)"}
     assert body["job_status"] == "PARTIALLY_COMPLETED"
