@@ -12,7 +12,7 @@ Every API instance runs it; each step is idempotent, so instances may overlap.
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import httpx
@@ -80,7 +80,7 @@ def _settle(
     sessions: sessionmaker[Session],
     job: LintingJob,
     state: State,
-    now: object,
+    now: datetime,
 ) -> bool:
     """Apply what Prefect knows to one job; returns whether the row changed."""
     run_id = job.flow_run_id
@@ -96,7 +96,7 @@ def _settle(
         state.type == StateType.RUNNING
         and job.status == JobStatus.PROCESSING
         and job.heartbeat_at is not None
-        and job.heartbeat_at < now - timedelta(seconds=settings.STALE_AFTER_SECONDS)  # type: ignore[operator]
+        and job.heartbeat_at < now - timedelta(seconds=settings.STALE_AFTER_SECONDS)
     ):
         message = (
             f"flow run {run_id} stopped reporting (no heartbeat for over "

@@ -259,24 +259,26 @@ def task_counts(session: Session, job_id: str) -> dict[TaskStatus, int]:
     return counts
 
 
-def finish_job(session: Session, job_id: str) -> JobStatus:
-    """Set the job's final status from its task rows (SPEC §4) and return it."""
-    counts = task_counts(session, job_id)
+def final_status(counts: dict[TaskStatus, int]) -> tuple[JobStatus, str | None]:
+    """A job's final status and error message from its task counts (SPEC §4)."""
     total = sum(counts.values())
     failed = counts[TaskStatus.FAILURE]
     unfinished = counts[TaskStatus.PENDING] + counts[TaskStatus.IN_PROGRESS]
-    message: str | None = None
     if total == 0:
-        status, message = JobStatus.FAILED, "no SQL files to lint"
-    elif unfinished:
-        status = JobStatus.FAILED
-        message = f"{unfinished} of {total} files were not linted; retry the job"
-    elif failed == total:
-        status, message = JobStatus.FAILED, f"all {total} files failed to lint"
-    elif failed:
-        status = JobStatus.PARTIALLY_COMPLETED
-    else:
-        status = JobStatus.COMPLETED
+        return JobStatus.FAILED, "no SQL files to lint"
+    if unfinished:
+        return JobStatus.FAILED, f"{unfinished} of {total} files were not linted; retry the job"
+    if failed == total:
+        return JobStatus.FAILED, f"all {total} files failed to lint"
+    return (JobStatus.PARTIALLY_COMPLETED if failed else JobStatus.COMPLETED), None
+
+
+def finish_job(
+    session: Session, job_id: str, counts: dict[TaskStatus, int] | None = None
+) -> JobStatus:
+    """Set the job's final status (see `final_status`) from its task rows, or from their
+    `counts` when the caller has already read them, and return it."""
+    status, message = final_status(counts if counts is not None else task_counts(session, job_id))
     session.execute(
         update(LintingJob)
         .where(LintingJob.job_id == job_id)

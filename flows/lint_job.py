@@ -253,12 +253,12 @@ def lint_job(job_id: str) -> dict[str, Any]:
             if future.state.is_failed() or future.state.is_crashed():
                 log.error("a lint batch of job %s ended %s", job_id, future.state.type.value)
 
-        def finish(session: Session) -> tuple[JobStatus, dict[TaskStatus, int], str | None]:
-            status = repo.finish_job(session, job_id)
-            job = repo.get_job(session, job_id)
-            return status, repo.task_counts(session, job_id), job.error_message if job else None
+        def finish(session: Session) -> tuple[JobStatus, str | None, dict[TaskStatus, int]]:
+            counts = repo.task_counts(session, job_id)
+            repo.finish_job(session, job_id, counts)
+            return (*repo.final_status(counts), counts)
 
-        status, counts, message = write(finish)
+        status, message, counts = write(finish)
     summary = {k.value: v for k, v in counts.items()}
     log.info("job %s %s: %s", job_id, status.value, summary)
     if status == JobStatus.FAILED:

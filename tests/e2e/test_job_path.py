@@ -20,10 +20,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 MAX_BYTES = 1_048_576  # LINT_MAX_FILE_BYTES default
 
 
-def wait_final(system: System, job_id: str) -> dict[str, Any]:
-    return system.wait_final(job_id, timeout=300)
-
-
 def all_items(system: System, job_id: str, size: int) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     page = 1
@@ -64,7 +60,7 @@ def test_inline_sql(system: System, tmp_path: Path) -> None:
     response = httpx.post(f"{system.api}/jobs", json={"sql_content": sql})
     assert response.status_code == 202
     job_id = response.json()["job_id"]
-    body = wait_final(system, job_id)
+    body = system.wait_final(job_id)
     assert body["job_status"] == "COMPLETED", body
     assert body["submission_type"] == "SINGLE_FILE"
     [item] = all_items(system, job_id, 10)
@@ -102,7 +98,7 @@ def test_zip_archives_of_real_folders(
     for name, job_id in jobs.items():
         dialect, entries = archives[name]
         sql_names = sorted(n for n in entries if n.endswith(".sql"))
-        body = wait_final(system, job_id)
+        body = system.wait_final(job_id)
         assert body["job_status"] == "COMPLETED", body
         assert body["ignored_file_count"] == len(entries) - len(sql_names)
         assert body["progress"]["SUCCESS"] == len(sql_names)

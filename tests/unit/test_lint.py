@@ -2,6 +2,7 @@
 
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,65 +74,53 @@ def test_crash_inside_sqlfluff_is_a_failure(tmp_path: Path) -> None:
     assert outcome.error is not None and outcome.error.startswith("SQLFluff")
 
 
-def test_time_limit_frees_the_child_and_the_next_file_lints(tmp_path: Path) -> None:
-    child = LintChild()
-    try:
-        slow = CORPUS / "nasty/06-mysql-mall.gbk.sql"  # ~16 s of SQLFluff work
-        outcome = child.lint(
-            LintRequest(str(slow), "gbk.sql", str(tmp_path / "a.json"), "mysql", MAX_BYTES), 1.5
-        )
-        assert outcome.error == "time limit of 1.5 s exceeded (LINT_TIMEOUT_SECONDS)"
-        quick = CORPUS / "tpch/q01.sql"
-        outcome = child.lint(
-            LintRequest(str(quick), "q01.sql", str(tmp_path / "b.json"), "ansi", MAX_BYTES), 60
-        )
-        assert outcome.ok and (tmp_path / "b.json").exists()
-    finally:
-        child.close()
+QUICK = CORPUS / "tpch/q01.sql"
+SLOW = CORPUS / "nasty/06-mysql-mall.gbk.sql"  # ~16 s of SQLFluff work
 
 
-def test_child_killed_mid_file_is_a_failure_and_replaced(tmp_path: Path) -> None:
-    child = LintChild()
-    try:
-        quick = CORPUS / "tpch/q01.sql"
-        assert child.lint(
-            LintRequest(str(quick), "q", str(tmp_path / "a.json"), "ansi", MAX_BYTES), 60
-        ).ok
-        proc = child._proc
-        assert proc is not None
-        slow = CORPUS / "nasty/06-mysql-mall.gbk.sql"
-        killer = threading.Timer(1.0, proc.kill)
-        killer.start()
-        outcome = child.lint(
-            LintRequest(str(slow), "gbk", str(tmp_path / "b.json"), "mysql", MAX_BYTES), 60
-        )
-        killer.join()
-        assert outcome.error == "SQLFluff process crashed (exit code -9)"
-        assert child.lint(
-            LintRequest(str(quick), "q", str(tmp_path / "c.json"), "ansi", MAX_BYTES), 60
-        ).ok
-    finally:
-        child.close()
+@pytest.fixture
+def child() -> Iterator[LintChild]:
+    lint_child = LintChild()
+    yield lint_child
+    lint_child.close()
+
+
+def _request(source: Path, result: Path, dialect: str = "ansi") -> LintRequest:
+    return LintRequest(str(source), source.name, str(result), dialect, MAX_BYTES)
+
+
+def test_time_limit_frees_the_child_and_the_next_file_lints(
+    child: LintChild, tmp_path: Path
+) -> None:
+    outcome = child.lint(_request(SLOW, tmp_path / "a.json", "mysql"), 1.5)
+    assert outcome.error == "time limit of 1.5 s exceeded (LINT_TIMEOUT_SECONDS)"
+    outcome = child.lint(_request(QUICK, tmp_path / "b.json"), 60)
+    assert outcome.ok and (tmp_path / "b.json").exists()
+
+
+def test_child_killed_mid_file_is_a_failure_and_replaced(child: LintChild, tmp_path: Path) -> None:
+    assert child.lint(_request(QUICK, tmp_path / "a.json"), 60).ok
+    proc = child._proc
+    assert proc is not None
+    killer = threading.Timer(1.0, proc.kill)
+    killer.start()
+    outcome = child.lint(_request(SLOW, tmp_path / "b.json", "mysql"), 60)
+    killer.join()
+    assert outcome.error == "SQLFluff process crashed (exit code -9)"
+    assert child.lint(_request(QUICK, tmp_path / "c.json"), 60).ok
+
+
+def test_child_that_died_while_idle_is_replaced_without_failing_a_file(
+    child: LintChild, tmp_path: Path
+) -> None:
+    assert child.lint(_request(QUICK, tmp_path / "a.json"), 60).ok
+    assert child._proc is not None
+    child._proc.kill()
+    child._proc.wait()
+    assert child.lint(_request(QUICK, tmp_path / "b.json"), 60).ok
 
 
 def test_unknown_dialect() -> None:
     check_dialect("postgres")
     with pytest.raises(UnknownDialect, match="'nosuch'"):
         check_dialect("nosuch")
-
-
-def test_child_that_died_while_idle_is_replaced_without_failing_a_file(tmp_path: Path) -> None:
-    child = LintChild()
-    try:
-        quick = CORPUS / "tpch/q01.sql"
-        assert child.lint(
-            LintRequest(str(quick), "q", str(tmp_path / "a.json"), "ansi", MAX_BYTES), 60
-        ).ok
-        assert child._proc is not None
-        child._proc.kill()
-        child._proc.wait()
-        assert child.lint(
-            LintRequest(str(quick), "q", str(tmp_path / "b.json"), "ansi", MAX_BYTES), 60
-        ).ok
-    finally:
-        child.close()
