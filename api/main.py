@@ -17,7 +17,7 @@ from api.reconcile import reconcile_forever
 from api.routes import health, jobs, tasks
 from db.engine import make_engine, make_sessionmaker
 from db.settings import get_settings
-from flows.lint import check_dialect
+from flows.job_config import check_dialect
 
 logger = logging.getLogger(__name__)
 

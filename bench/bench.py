@@ -104,11 +104,11 @@ def time_cli(folder: Path, dialect: str, processes: int, work: Path, rust: bool)
 def cpu_per_file(files: list[Path], dialect: str, work: Path, rust: bool) -> float:
     """Sum of per-file lint CPU seconds in this one process (after one warm-up file)."""
     out = work / "cpu.json"
-    lint_file(LintRequest(str(files[0]), "w", str(out), dialect, MAX_BYTES, rust))
+    lint_file(LintRequest.for_dialect(str(files[0]), "w", str(out), dialect, MAX_BYTES, rust))
     total = 0.0
     for f in files:
         t0 = time.process_time()
-        lint_file(LintRequest(str(f), f.name, str(out), dialect, MAX_BYTES, rust))
+        lint_file(LintRequest.for_dialect(str(f), f.name, str(out), dialect, MAX_BYTES, rust))
         total += time.process_time() - t0
     return total
 

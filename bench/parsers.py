@@ -21,7 +21,9 @@ for rust in (False, True):
     out = {}
     t = time.time()
     for f in files:
-        o = lint_file(LintRequest(str(f), f.name, str(d / "r.json"), dialect, 10**6, rust))
+        o = lint_file(
+            LintRequest.for_dialect(str(f), f.name, str(d / "r.json"), dialect, 10**6, rust)
+        )
         out[str(f)] = json.loads((d / "r.json").read_text())[0]["violations"] if o.ok else o.error
     res[rust] = out
     print(folder, "rust" if rust else "python", round(time.time() - t, 1), flush=True)

@@ -1,6 +1,7 @@
 """SQLAlchemy models of `linting_jobs` and `linting_tasks` (SPEC §4), plus added columns.
 
-Added: jobs `flow_run_id`, `dialect`, `ignored_file_count`, `heartbeat_at`; tasks `file_name`
+Added: jobs `flow_run_id`, `dialect`, `ignored_file_count`, `heartbeat_at`, `options`,
+`submitter`, `callback_url`, `callback_status`; tasks `effective_config`, `file_name`
 (the path inside the submission), `violation_count` and `source_path_hash` (SHA-256 of
 `source_file_path`, the idempotency key: a unique index over VARCHAR(255)+VARCHAR(1024) in
 utf8mb4 is past InnoDB's 3,072-byte key limit).
@@ -9,7 +10,18 @@ utf8mb4 is past InnoDB's 3,072-byte key limit).
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Enum, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -48,6 +60,19 @@ class SubmissionType(enum.StrEnum):
     ZIP_ARCHIVE = "ZIP_ARCHIVE"
 
 
+class Severity(enum.StrEnum):
+    """Ranked lowest first (see `SEVERITY_RANK`)."""
+
+    INFO = "INFO"
+    MINOR = "MINOR"
+    MAJOR = "MAJOR"
+    CRITICAL = "CRITICAL"
+    BLOCKER = "BLOCKER"
+
+
+SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+
+
 class TaskStatus(enum.StrEnum):
     PENDING = "PENDING"
     IN_PROGRESS = "IN_PROGRESS"
@@ -82,8 +107,18 @@ class LintingJob(Base):
     # Written every HEARTBEAT_SECONDS by a running flow; the reconciler fails a PROCESSING job
     # whose heartbeat stops (its host died: nothing in Prefect 3.9 would notice).
     heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # The job's lint options (flows.job_config.JobOptions as JSON); NULL on older jobs.
+    options: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    submitter: Mapped[str | None] = mapped_column(String(255))
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    # Last outcome of the completion callback: "delivered (HTTP 200)" or why it was not.
+    callback_status: Mapped[str | None] = mapped_column(String(1024))
 
-    __table_args__ = (Index("ix_linting_jobs_status", "status"),)
+    __table_args__ = (
+        Index("ix_linting_jobs_status", "status"),
+        Index("ix_linting_jobs_submitter_created_at", "submitter", "created_at"),
+        Index("ix_linting_jobs_created_at", "created_at"),
+    )
 
 
 class LintingTask(Base):
@@ -103,6 +138,8 @@ class LintingTask(Base):
     file_name: Mapped[str] = mapped_column(String(1024))
     source_path_hash: Mapped[str] = mapped_column(String(64))
     violation_count: Mapped[int | None] = mapped_column(Integer)
+    # Dialect, templater, rules... SQLFluff applied to this file, and the config files it read.
+    effective_config: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index(
@@ -110,4 +147,33 @@ class LintingTask(Base):
         ),
         # Progress counts (GET /jobs/{id}) read this index alone, even for 20,000-file jobs.
         Index("ix_linting_tasks_job_id_status", "job_id", "status"),
+    )
+
+
+class LintingViolation(Base):
+    """One finding of one file, written with its task's row as the file finishes."""
+
+    __tablename__ = "linting_violations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("linting_jobs.job_id", ondelete="CASCADE")
+    )
+    task_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("linting_tasks.task_id", ondelete="CASCADE"), index=True
+    )
+    file_name: Mapped[str] = mapped_column(String(1024))
+    rule_code: Mapped[str] = mapped_column(String(32))
+    rule_name: Mapped[str] = mapped_column(String(255))
+    start_line: Mapped[int] = mapped_column(Integer)
+    start_pos: Mapped[int] = mapped_column(Integer)
+    end_line: Mapped[int | None] = mapped_column(Integer)
+    end_pos: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"))
+    warning: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_linting_violations_job_id_rule_code", "job_id", "rule_code"),
+        Index("ix_linting_violations_job_id_severity", "job_id", "severity"),
     )

@@ -7,18 +7,21 @@ step or a lint batch. Writes are idempotent: reruns of a job upsert on natural k
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import (
     FINAL_JOB_STATUSES,
+    SEVERITY_RANK,
     JobStatus,
     LintingJob,
     LintingTask,
+    LintingViolation,
+    Severity,
     SubmissionType,
     TaskStatus,
     utcnow,
@@ -47,14 +50,53 @@ class NewTask:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One violation of a linted file, as stored in `linting_violations`."""
+
+    rule_code: str
+    rule_name: str
+    start_line: int
+    start_pos: int
+    end_line: int | None
+    end_pos: int | None
+    description: str
+    severity: Severity
+    warning: bool
+
+
+@dataclass(frozen=True)
 class TaskOutcome:
-    """What linting one file produced, as mirrored into its row."""
+    """What linting one file produced, as mirrored into its row and its findings."""
 
     task_id: str
     status: TaskStatus
     result_file_path: str | None
     error_message: str | None
     violation_count: int | None
+    file_name: str = ""
+    job_id: str = ""
+    effective_config: dict[str, object] | None = None
+    findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Filters of `GET /jobs`; None means any."""
+
+    status: JobStatus | None = None
+    submitter: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ViolationFilter:
+    """Filters of `GET /jobs/{id}/violations`; None means any."""
+
+    rule: str | None = None
+    severity: Severity | None = None
+    min_severity: Severity | None = None
+    file_name: str | None = None
 
 
 def new_job_id() -> str:
@@ -71,6 +113,9 @@ def insert_job(
     submission_type: SubmissionType,
     source_path: str,
     dialect: str,
+    options: dict[str, object] | None = None,
+    submitter: str | None = None,
+    callback_url: str | None = None,
 ) -> LintingJob:
     """Add a job in ACCEPTED state."""
     job = LintingJob(
@@ -80,6 +125,9 @@ def insert_job(
         source_path=source_path,
         dialect=dialect,
         ignored_file_count=0,
+        options=options,
+        submitter=submitter,
+        callback_url=callback_url,
     )
     session.add(job)
     session.flush()
@@ -110,6 +158,7 @@ def mark_job_processing(session: Session, job_id: str, flow_run_id: str | None) 
         "error_message": None,
         "updated_at": now,
         "heartbeat_at": now,
+        "callback_status": None,  # a run that ends again calls back again
     }
     if flow_run_id:
         values["flow_run_id"] = flow_run_id
@@ -205,9 +254,19 @@ def ensure_tasks(session: Session, job_id: str, files: Iterable[NewTask]) -> lis
 
 
 def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
-    """Mirror finished files onto their rows, in one executemany."""
+    """Mirror finished files onto their rows and replace their findings, in executemanys
+    (a file linted again, by a retry or a re-run task, keeps only its latest findings)."""
     if not outcomes:
         return
+    ids = [o.task_id for o in outcomes]
+    session.execute(delete(LintingViolation).where(LintingViolation.task_id.in_(ids)))
+    findings = [
+        {"job_id": o.job_id, "task_id": o.task_id, "file_name": o.file_name, **asdict(f)}
+        for o in outcomes
+        for f in o.findings
+    ]
+    for start in range(0, len(findings), _INSERT_CHUNK):
+        session.execute(insert(LintingViolation), findings[start : start + _INSERT_CHUNK])
     table = LintingTask.__table__
     stmt = (
         update(table)
@@ -217,6 +276,7 @@ def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
             result_file_path=bindparam("t_result"),
             error_message=bindparam("t_error"),
             violation_count=bindparam("t_count"),
+            effective_config=bindparam("t_config", type_=LintingTask.effective_config.type),
             updated_at=bindparam("t_at"),
         )
     )
@@ -230,6 +290,7 @@ def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
                 "t_result": o.result_file_path,
                 "t_error": o.error_message,
                 "t_count": o.violation_count,
+                "t_config": o.effective_config,
                 "t_at": now,
             }
             for o in outcomes
@@ -318,3 +379,125 @@ def unfinished_jobs(
             .limit(limit)
         )
     )
+
+
+def set_callback_status(session: Session, job_id: str, status: str) -> None:
+    session.execute(
+        update(LintingJob).where(LintingJob.job_id == job_id).values(callback_status=status[:1024])
+    )
+
+
+def list_jobs(
+    session: Session, where: JobFilter, page: int, size: int
+) -> tuple[int, list[LintingJob]]:
+    """Jobs matching the filter, newest first, and how many match in all."""
+    conditions = []
+    if where.status is not None:
+        conditions.append(LintingJob.status == where.status)
+    if where.submitter is not None:
+        conditions.append(LintingJob.submitter == where.submitter)
+    if where.since is not None:
+        conditions.append(LintingJob.created_at >= where.since)
+    if where.until is not None:
+        conditions.append(LintingJob.created_at < where.until)
+    total = session.scalar(select(func.count()).select_from(LintingJob).where(*conditions)) or 0
+    rows = session.scalars(
+        select(LintingJob)
+        .where(*conditions)
+        .order_by(LintingJob.created_at.desc(), LintingJob.id.desc())
+        .offset((page - 1) * size)
+        .limit(size)
+    )
+    return total, list(rows)
+
+
+def _violation_conditions(job_id: str, where: ViolationFilter) -> list[object]:
+    conditions: list[object] = [LintingViolation.job_id == job_id]
+    if where.rule is not None:
+        conditions.append(LintingViolation.rule_code == where.rule.upper())
+    if where.severity is not None:
+        conditions.append(LintingViolation.severity == where.severity)
+    if where.min_severity is not None:
+        at_least = [s for s in Severity if SEVERITY_RANK[s] >= SEVERITY_RANK[where.min_severity]]
+        conditions.append(LintingViolation.severity.in_(at_least))
+    if where.file_name is not None:
+        conditions.append(LintingViolation.file_name == where.file_name)
+    return conditions
+
+
+def list_violations(
+    session: Session, job_id: str, where: ViolationFilter, page: int, size: int
+) -> tuple[int, list[LintingViolation]]:
+    """A job's findings matching the filter, by file and position, and how many match."""
+    conditions = _violation_conditions(job_id, where)
+    total = (
+        session.scalar(select(func.count()).select_from(LintingViolation).where(*conditions)) or 0
+    )
+    rows = session.scalars(
+        select(LintingViolation)
+        .where(*conditions)
+        .order_by(
+            LintingViolation.file_name,
+            LintingViolation.start_line,
+            LintingViolation.start_pos,
+            LintingViolation.id,
+        )
+        .offset((page - 1) * size)
+        .limit(size)
+    )
+    return total, list(rows)
+
+
+def all_violations(session: Session, job_id: str) -> list[LintingViolation]:
+    """Every finding of a job in file order (for reports)."""
+    total, rows = list_violations(session, job_id, ViolationFilter(), 1, 10**9)
+    return rows
+
+
+def all_tasks(session: Session, job_id: str) -> list[LintingTask]:
+    return list(
+        session.scalars(
+            select(LintingTask).where(LintingTask.job_id == job_id).order_by(LintingTask.file_name)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    by_rule: dict[str, dict[str, object]]
+    by_severity: dict[str, int]
+    top_files: list[tuple[str, int]]
+
+
+def summarize(session: Session, job_id: str, top: int) -> JobSummary:
+    """Counts of a job's findings by rule (with its name), by severity, and its worst files."""
+    by_rule: dict[str, dict[str, object]] = {}
+    for code, name, severity, count in session.execute(
+        select(
+            LintingViolation.rule_code,
+            func.min(LintingViolation.rule_name),
+            func.min(LintingViolation.severity),
+            func.count(),
+        )
+        .where(LintingViolation.job_id == job_id)
+        .group_by(LintingViolation.rule_code)
+        .order_by(func.count().desc(), LintingViolation.rule_code)
+    ):
+        by_rule[code] = {"name": name, "severity": Severity(severity).value, "count": count}
+    by_severity = dict.fromkeys((s.value for s in Severity), 0)
+    for severity, count in session.execute(
+        select(LintingViolation.severity, func.count())
+        .where(LintingViolation.job_id == job_id)
+        .group_by(LintingViolation.severity)
+    ):
+        by_severity[Severity(severity).value] = count
+    top_files = [
+        (name, count)
+        for name, count in session.execute(
+            select(LintingTask.file_name, LintingTask.violation_count)
+            .where(LintingTask.job_id == job_id, LintingTask.violation_count > 0)
+            .order_by(LintingTask.violation_count.desc(), LintingTask.file_name)
+            .limit(top)
+        )
+    ]
+    return JobSummary(by_rule, by_severity, top_files)

@@ -7,6 +7,7 @@ pydantic. Field names are the environment variable names, so `grep NFS_SHARE_ROO
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,33 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="How often the registration is checked and renewed."
     )
     SQLFLUFF_DIALECT: str = Field(default="ansi", min_length=1)
+    SEVERITY_OVERRIDES: dict[str, Literal["INFO", "MINOR", "MAJOR", "CRITICAL", "BLOCKER"]] = Field(
+        default_factory=dict,
+        description='JSON: rule code or group to severity, e.g. {"LT05": "MAJOR", "CP": '
+        '"MINOR"}; see flows/severity.py for the defaults.',
+    )
+    UPLOAD_MAX_BYTES: int = Field(
+        default=200 * 1024**2, gt=0, description="Largest file POST /jobs/upload accepts (413)."
+    )
+    INLINE_MAX_BYTES: int = Field(
+        default=1024**2, gt=0, description="Largest SQL text POST /lint accepts (413)."
+    )
+    INLINE_POOL_SIZE: int = Field(
+        default=2, ge=1, description="Warm lint processes serving POST /lint in each API process."
+    )
+    INLINE_MAX_WAITING: int = Field(
+        default=8, ge=0, description="POST /lint requests that may queue for a lint process (503)."
+    )
+    INLINE_TIMEOUT_SECONDS: float = Field(
+        default=10.0, gt=0, description="Time limit of one POST /lint request (504)."
+    )
+    CALLBACK_SECRET: str = Field(
+        default="", description="HMAC-SHA256 key signing job callbacks; empty: unsigned."
+    )
+    CALLBACK_ATTEMPTS: int = Field(default=5, ge=1, description="Tries per callback.")
+    CALLBACK_BACKOFF_SECONDS: float = Field(
+        default=1.0, gt=0, description="First wait between callback tries (doubles each time)."
+    )
 
     LINT_DEPLOYMENT: str = Field(
         default="lint-job/lint-job", description="flow-name/deployment-name that lints a job."

@@ -1,7 +1,7 @@
 """Domain errors of the service. The message of each is the user-facing `detail`.
 
     LintServiceError
-      BadInput          -> 400: BothOrNeither, EmptySql, UnsafePath, NotAZip, UnknownDialect
+      BadInput          -> 400: UnsafePath, NotAZip, UnknownDialect, BadConfig
         BadArchive      -> job FAILED (raised in the flow): corrupt, too large, too many entries
       SourceMissing     -> 404
 
@@ -36,3 +36,7 @@ class BadArchive(BadInput):
 
 class SourceMissing(LintServiceError):
     """A path under the shared root that does not exist (HTTP 404)."""
+
+
+class BadConfig(BadInput):
+    """Lint options or a `.sqlfluff` text SQLFluff would reject, or that would load code."""

@@ -6,6 +6,7 @@ so a per-file time limit can kill it: Dask runs tasks in threads, where `signal.
 be used. One child per worker thread is started once and reused; it dies with its parent.
 """
 
+import difflib
 import json
 import logging
 import os
@@ -15,29 +16,49 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from flows import result_cache
-from flows.errors import UnknownDialect
-from flows.storage import write_json
+from flows.job_config import effective_summary
+from flows.storage import write_bytes_atomic, write_json
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LintRequest:
-    """One file to lint: absolute paths, and the name shown as `filepath` in the result."""
+    """One file to lint: absolute paths, and the name shown as `filepath` in the result.
+
+    `overrides` are SQLFluff's command-line overrides (the service's limits and the job's
+    options); `extra_config` the job's `config` file, read like `sqlfluff --config`.
+    """
 
     source: str
     display_name: str
     result: str
-    dialect: str
+    overrides: dict[str, Any]
     max_bytes: int
-    rust_parser: bool = False
+    extra_config: str | None = None
+    fix_dir: str | None = None  # absolute folder for `<stem>.sql` + `<stem>.diff`; None: no fix
     cache_dir: str | None = None  # absolute path of the result cache; None: no cache
     cache_key: str | None = None  # filled in by `lint_with_limit` on a cache miss
+
+    @classmethod
+    def for_dialect(
+        cls,
+        source: str,
+        display_name: str,
+        result: str,
+        dialect: str,
+        max_bytes: int,
+        rust_parser: bool = False,
+        **more: Any,
+    ) -> "LintRequest":
+        """A request with no job options but a dialect (tests, benchmarks, warm-up)."""
+        overrides = config_overrides(dialect, max_bytes, rust_parser)
+        return cls(source, display_name, result, overrides, max_bytes, **more)
 
 
 @dataclass(frozen=True)
@@ -46,39 +67,28 @@ class FileOutcome:
 
     violation_count: int | None
     error: str | None
+    violations: list[dict[str, Any]] | None = None
+    effective_config: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-def known_dialects() -> list[str]:
-    from sqlfluff.core import dialect_readout
-
-    return sorted(d.label for d in dialect_readout())
-
-
-def check_dialect(name: str) -> None:
-    """Raises:
-    UnknownDialect: SQLFluff has no dialect of that name.
-    """
-    if name not in known_dialects():
-        raise UnknownDialect(f"unknown dialect {name!r}; see SQLFluff's list of dialects")
-
-
-def config_overrides(dialect: str, max_bytes: int, rust_parser: bool = False) -> dict[str, Any]:
-    """The effective config the service adds to SQLFluff's defaults.
+def service_overrides(max_bytes: int, rust_parser: bool = False) -> dict[str, Any]:
+    """The overrides the service adds to every lint, whatever the job's config says.
 
     SQLFluff's own `large_file_skip_byte_limit` (20,000 bytes) skips bigger files silently; the
     service lifts it to its own limit and reports files over that as FAILURE instead.
     `use_rust_parser` is pinned: SQLFluff's default `auto` would switch parsers whenever
     `sqlfluffrs` is installed, and the two differ on a few files (tests/unit/test_rust_parser.py).
     """
-    return {
-        "dialect": dialect,
-        "large_file_skip_byte_limit": max_bytes,
-        "use_rust_parser": rust_parser,
-    }
+    return {"large_file_skip_byte_limit": max_bytes, "use_rust_parser": rust_parser}
+
+
+def config_overrides(dialect: str, max_bytes: int, rust_parser: bool = False) -> dict[str, Any]:
+    """Overrides of a job that names only a dialect."""
+    return {"dialect": dialect, **service_overrides(max_bytes, rust_parser)}
 
 
 def effective_config_text(dialect: str, max_bytes: int, rust_parser: bool = False) -> str:
@@ -88,22 +98,26 @@ def effective_config_text(dialect: str, max_bytes: int, rust_parser: bool = Fals
     return "\n".join(lines) + "\n"
 
 
-@cache
-def _linter(dialect: str, max_bytes: int, rust_parser: bool) -> Any:
+@lru_cache(maxsize=32)
+def _linter(overrides_json: str, extra_config: str | None) -> Any:
     # One Linter per config: building the dialect and rule set costs far more than a small file.
     from sqlfluff.core import FluffConfig, Linter
 
-    return Linter(config=FluffConfig(overrides=config_overrides(dialect, max_bytes, rust_parser)))
+    return Linter(
+        config=FluffConfig(overrides=json.loads(overrides_json), extra_config_path=extra_config)
+    )
+
+
+def linter_for(request: LintRequest) -> Any:
+    return _linter(json.dumps(request.overrides, sort_keys=True), request.extra_config)
 
 
 def lint_file(request: LintRequest) -> FileOutcome:
-    """Lint one file in this process and write its result JSON (SPEC §6).
-
-    Args:
-        request: the file, its display name, where the result goes, dialect and size limit.
+    """Lint one file in this process and write its result JSON (SPEC §6), and with `fix_dir`
+    its fixed text and diff (as `sqlfluff fix` would write it).
 
     Returns:
-        The violation count, or the reason the file could not be linted. A parse error is a
+        The violations, or the reason the file could not be linted. A parse error is a
         finding, not a failure.
     """
     try:
@@ -114,10 +128,16 @@ def lint_file(request: LintRequest) -> FileOutcome:
                 f"file is {size} bytes, over the limit of {request.max_bytes} bytes "
                 "(LINT_MAX_FILE_BYTES)",
             )
-        result = _linter(request.dialect, request.max_bytes, request.rust_parser).lint_paths(
+        linter = linter_for(request)
+        result = linter.lint_paths(
             (request.source,), ignore_non_existent_files=False, retain_files=False
         )
         records = result.as_records()
+        effective = effective_summary(linter.config.make_child_from_path(request.source))
+        if len(records) == 1 and request.fix_dir:
+            fix_error = _write_fix(linter, request)
+            if fix_error:
+                return FileOutcome(None, fix_error)
     except MemoryError:
         return FileOutcome(None, "SQLFluff ran out of memory on this file")
     except Exception as exc:  # noqa: BLE001 - a file boundary: any crash is this file's FAILURE
@@ -129,16 +149,51 @@ def lint_file(request: LintRequest) -> FileOutcome:
     record["filepath"] = request.display_name
     record.pop("timings", None)  # run-dependent; SPEC §6 lets it go
     if request.cache_dir and request.cache_key:
-        result_cache.store(Path(request.cache_dir), request.cache_key, record)
-    return _write_result(request, record)
+        result_cache.store(Path(request.cache_dir), request.cache_key, record, effective)
+    return _write_result(request, record, effective)
 
 
-def _write_result(request: LintRequest, record: dict[str, Any]) -> FileOutcome:
+def _write_fix(linter: Any, request: LintRequest) -> str | None:
+    """Run SQLFluff's fixer (a second pass: `lint` and `fix` report differently) and store the
+    fixed text in the file's own encoding, as `sqlfluff fix` writes it, and a unified diff."""
+    assert request.fix_dir is not None
+    result = linter.lint_paths(
+        (request.source,), fix=True, apply_fixes=False, ignore_non_existent_files=False
+    )
+    linted = result.paths[0].files[0]
+    original = linted.templated_file.source_str
+    fixed = original
+    if linted.num_violations(fixable=True, filter_warning=False) > 0:
+        candidate, success = linted.fix_string()
+        if success:
+            fixed = candidate
+    name = request.display_name
+    diff = "".join(
+        difflib.unified_diff(
+            original.splitlines(keepends=True),
+            fixed.splitlines(keepends=True),
+            fromfile=f"a/{name}",
+            tofile=f"b/{name}",
+        )
+    )
+    stem = Path(request.fix_dir) / Path(request.result).stem
+    try:
+        write_bytes_atomic(stem.with_suffix(".sql"), fixed.encode(linted.encoding))
+        write_bytes_atomic(stem.with_suffix(".diff"), diff.encode("utf-8"))
+    except OSError as exc:
+        return f"cannot write the fixed file: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _write_result(
+    request: LintRequest, record: dict[str, Any], effective: dict[str, Any] | None
+) -> FileOutcome:
     try:
         write_json(Path(request.result), [record])
     except OSError as exc:
         return FileOutcome(None, f"cannot write the result file: {type(exc).__name__}: {exc}")
-    return FileOutcome(len(record["violations"]), None)
+    violations = [{k: v for k, v in vi.items() if k != "fixes"} for vi in record["violations"]]
+    return FileOutcome(len(violations), None, violations, effective)
 
 
 def _from_cache(request: LintRequest) -> tuple[FileOutcome | None, LintRequest]:
@@ -151,12 +206,12 @@ def _from_cache(request: LintRequest) -> tuple[FileOutcome | None, LintRequest]:
         data = source.read_bytes()
     except OSError:
         return None, request  # let the lint report it
-    overrides = config_overrides(request.dialect, request.max_bytes, request.rust_parser)
-    key = result_cache.cache_key(source, data, overrides)
+    key = result_cache.cache_key(source, data, request.overrides, request.extra_config)
     cached = result_cache.load(Path(request.cache_dir), key)
     if cached is None:
         return None, replace(request, cache_key=key)
-    return _write_result(request, {"filepath": request.display_name, **cached}), request
+    record, effective = cached
+    return _write_result(request, {"filepath": request.display_name, **record}, effective), request
 
 
 class LintChild:
@@ -207,7 +262,7 @@ class LintChild:
             self._proc = None
             return FileOutcome(None, f"SQLFluff process crashed (exit code {code})")
         reply = json.loads(line)
-        return FileOutcome(reply["violation_count"], reply["error"])
+        return FileOutcome(**reply)
 
     @staticmethod
     def _read_line(proc: subprocess.Popen[bytes], deadline: float) -> bytes | None:
@@ -250,5 +305,11 @@ def warm_up(dialect: str, max_bytes: int, scratch_dir: Path) -> FileOutcome:
     scratch_dir.mkdir(parents=True, exist_ok=True)
     source = scratch_dir / f"warm-up-{os.getpid()}.sql"
     source.write_text("select 1\n")
-    request = LintRequest(str(source), source.name, str(source) + ".json", dialect, max_bytes)
+    request = LintRequest(
+        str(source),
+        source.name,
+        str(source) + ".json",
+        config_overrides(dialect, max_bytes),
+        max_bytes,
+    )
     return lint_with_limit(request, timeout=120)

@@ -4,6 +4,7 @@ Started by `flows.lint.LintChild`. Its own stdout is moved to stderr at start, s
 SQLFluff prints can corrupt the reply channel; it exits when its parent closes stdin.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -16,9 +17,7 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     for line in sys.stdin:
         outcome = lint_file(LintRequest(**json.loads(line)))
-        replies.write(
-            json.dumps({"violation_count": outcome.violation_count, "error": outcome.error}) + "\n"
-        )
+        replies.write(json.dumps(dataclasses.asdict(outcome)) + "\n")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,10 @@ from flows import storage
 from flows.archive import ArchiveLimits, extract_archive
 from flows.batching import make_batches
 from flows.errors import BadArchive, LintServiceError
-from flows.lint import LintRequest, lint_with_limit
+from flows.job_config import CONFIG_FILE_NAMES, JobOptions, find_unsafe_config, job_config_path
+from flows.lint import LintRequest, lint_with_limit, service_overrides
 from flows.runner import worker_threads
+from flows.severity import severity_of
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +60,9 @@ def _batch_run_name() -> str:
     cache_policy=NO_CACHE,
     persist_result=False,
 )
-def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict[str, int]:
+def lint_batch(
+    files: list[repo.PendingFile], job_id: str, options: dict[str, Any]
+) -> dict[str, int]:
     """Lint a batch of files on a Dask worker; write result files; mirror each row.
 
     Safe to run twice (Dask re-runs a task whose worker died): results are replaced atomically
@@ -66,6 +71,23 @@ def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict
     settings = get_settings()
     root = settings.NFS_SHARE_ROOT_PATH
     session_maker = sessions(settings.DATABASE_URL)
+    job_options = JobOptions.from_json(options, legacy_dialect=settings.SQLFLUFF_DIALECT)
+    base = LintRequest(
+        source="",
+        display_name="",
+        result="",
+        overrides={
+            **service_overrides(settings.LINT_MAX_FILE_BYTES, settings.SQLFLUFF_USE_RUST_PARSER),
+            **job_options.overrides(),
+        },
+        max_bytes=settings.LINT_MAX_FILE_BYTES,
+        extra_config=str(root / job_config_path(job_id)) if job_options.has_config else None,
+        fix_dir=str(root / storage.fixes_dir(job_id)) if job_options.fix else None,
+        # Fixed text is not cached: a fix job always runs SQLFluff.
+        cache_dir=str(root / storage.RESULT_CACHE_DIR)
+        if settings.RESULT_CACHE_ENABLED and not job_options.fix
+        else None,
+    )
 
     def mirror(outcomes: list[repo.TaskOutcome]) -> None:
         in_transaction(
@@ -85,16 +107,11 @@ def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict
     for f in files:
         result_rel = storage.result_path(job_id, f.task_id)
         outcome = lint_with_limit(
-            LintRequest(
+            replace(
+                base,
                 source=str(root / f.source_file_path),
                 display_name=f.file_name,
                 result=str(root / result_rel),
-                dialect=dialect,
-                max_bytes=settings.LINT_MAX_FILE_BYTES,
-                rust_parser=settings.SQLFLUFF_USE_RUST_PARSER,
-                cache_dir=str(root / storage.RESULT_CACHE_DIR)
-                if settings.RESULT_CACHE_ENABLED
-                else None,
             ),
             timeout=settings.LINT_TIMEOUT_SECONDS,
         )
@@ -109,6 +126,10 @@ def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict
                 result_file_path=result_rel if outcome.ok else None,
                 error_message=outcome.error,
                 violation_count=outcome.violation_count,
+                file_name=f.file_name,
+                job_id=job_id,
+                effective_config=_with_config_files(outcome.effective_config, root, f),
+                findings=tuple(findings(outcome.violations or [], settings.SEVERITY_OVERRIDES)),
             )
         )
         if time.monotonic() - last_mirror >= _MIRROR_EVERY_SECONDS:
@@ -122,6 +143,42 @@ def lint_batch(files: list[repo.PendingFile], job_id: str, dialect: str) -> dict
         summary["violations"],
     )
     return summary
+
+
+def findings(
+    violations: list[dict[str, Any]], severity_overrides: Mapping[str, str]
+) -> Iterator[repo.Finding]:
+    """SQLFluff's violation records as rows of `linting_violations`."""
+    for v in violations:
+        code = str(v.get("code") or "????")
+        yield repo.Finding(
+            rule_code=code[:32],
+            rule_name=str(v.get("name") or "")[:255],
+            start_line=int(v.get("start_line_no") or 0),
+            start_pos=int(v.get("start_line_pos") or 0),
+            end_line=v.get("end_line_no"),
+            end_pos=v.get("end_line_pos"),
+            description=str(v.get("description") or ""),
+            severity=severity_of(code, severity_overrides),
+            warning=bool(v.get("warning")),
+        )
+
+
+def _with_config_files(
+    effective: dict[str, Any] | None, root: Path, f: repo.PendingFile
+) -> dict[str, Any] | None:
+    """The effective settings plus the config files SQLFluff read for this file (share paths)."""
+    if effective is None:
+        return None
+    source = root / f.source_file_path
+    files = [
+        (folder / name).relative_to(root).as_posix()
+        for folder in reversed(source.parents)
+        if folder.is_relative_to(root)
+        for name in CONFIG_FILE_NAMES
+        if (folder / name).is_file()
+    ]
+    return {**effective, "config_files": files}
 
 
 def collect_files(
@@ -154,6 +211,9 @@ def collect_files(
         raise BadArchive(
             f"archive holds no .sql files ({expansion.ignored_count} other files ignored)"
         )
+    unsafe = find_unsafe_config(root / extracted)
+    if unsafe:
+        raise BadArchive(unsafe)
     return files, expansion.ignored_count
 
 
@@ -198,12 +258,13 @@ def _fail_unfinished_job(flow: Any, flow_run: FlowRun, state: State[Any]) -> Non
         logger.error("job %s marked FAILED: %s", job_id, message)
 
 
-def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, str]:
+def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, dict[str, Any]]:
     job = repo.get_job(session, job_id)
     if job is None:
         raise ValueError(f"job {job_id} does not exist")
     repo.mark_job_processing(session, job_id, current_flow_run.id)
-    return job.submission_type, job.source_path, job.dialect
+    options = JobOptions.from_json(job.options, legacy_dialect=job.dialect)
+    return job.submission_type, job.source_path, options.to_json()
 
 
 @flow(
@@ -223,7 +284,7 @@ def lint_job(job_id: str) -> dict[str, Any]:
     def write(work: Any) -> Any:
         return in_transaction(session_maker, work, give_up_after=patience)
 
-    submission, source_path, dialect = write(lambda s: _start(s, job_id))
+    submission, source_path, options = write(lambda s: _start(s, job_id))
     with heartbeat(session_maker, job_id, settings.HEARTBEAT_SECONDS):
         try:
             files, ignored = collect_files(job_id, submission, source_path, settings)
@@ -247,7 +308,7 @@ def lint_job(job_id: str) -> dict[str, Any]:
             workers=worker_threads(),
         )
         log.info("job %s: %d files to lint in %d batches", job_id, len(pending), len(batches))
-        futures = lint_batch.map(batches, job_id=unmapped(job_id), dialect=unmapped(dialect))
+        futures = lint_batch.map(batches, job_id=unmapped(job_id), options=unmapped(options))
         for future in futures:
             future.wait()
             if future.state.is_failed() or future.state.is_crashed():

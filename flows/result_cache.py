@@ -13,12 +13,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from flows.job_config import CONFIG_FILE_NAMES
 from flows.storage import write_json
 
 logger = logging.getLogger(__name__)
-
-# The files SQLFluff reads its configuration from, in each folder on a file's path.
-CONFIG_FILE_NAMES = (".sqlfluff", "setup.cfg", "tox.ini", "pyproject.toml")
 
 
 @cache
@@ -28,11 +26,15 @@ def _sqlfluff_version() -> str:
     return f"sqlfluff {version('sqlfluff')}"
 
 
-def cache_key(source: Path, data: bytes, overrides: dict[str, Any]) -> str:
+def cache_key(
+    source: Path, data: bytes, overrides: dict[str, Any], extra_config: str | None = None
+) -> str:
     """The key of one file's result under one effective configuration."""
     digest = hashlib.sha256()
     digest.update(_sqlfluff_version().encode())
     digest.update(json.dumps(overrides, sort_keys=True).encode())
+    if extra_config:
+        digest.update(b"\0extra\0" + Path(extra_config).read_bytes())
     for folder in reversed(source.parents):
         for name in CONFIG_FILE_NAMES:
             config_file = folder / name
@@ -46,11 +48,12 @@ def entry_path(cache_dir: Path, key: str) -> Path:
     return cache_dir / key[:2] / f"{key}.json"
 
 
-def load(cache_dir: Path, key: str) -> dict[str, Any] | None:
-    """The cached record (without `filepath`), or None."""
+def load(cache_dir: Path, key: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """The cached record (without `filepath`) and effective config, or None."""
     try:
         payload: dict[str, Any] = json.loads(entry_path(cache_dir, key).read_bytes())
-        return payload
+        effective = payload.pop("effective_config", None)
+        return payload, effective
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:  # a damaged entry is a miss, and is rewritten later
@@ -58,8 +61,11 @@ def load(cache_dir: Path, key: str) -> dict[str, Any] | None:
         return None
 
 
-def store(cache_dir: Path, key: str, record: dict[str, Any]) -> None:
+def store(
+    cache_dir: Path, key: str, record: dict[str, Any], effective: dict[str, Any] | None
+) -> None:
     entry = {k: v for k, v in record.items() if k != "filepath"}
+    entry["effective_config"] = effective
     try:
         write_json(entry_path(cache_dir, key), entry)
     except OSError as exc:  # the cache is an optimisation: never fail a file for it

@@ -33,6 +33,20 @@ def result_path(job_id: str, task_id: str) -> str:
     return f"{job_dir(job_id)}/results/{task_id}.json"
 
 
+def fixes_dir(job_id: str) -> str:
+    """Where `fix` jobs keep `<task_id>.sql` (the fixed text) and `<task_id>.diff`."""
+    return f"{job_dir(job_id)}/fixes"
+
+
+def fixed_path(job_id: str, task_id: str, suffix: str) -> str:
+    return f"{fixes_dir(job_id)}/{task_id}{suffix}"
+
+
+def upload_path(job_id: str, file_name: str) -> str:
+    """Where `POST /jobs/upload` stores the uploaded file."""
+    return f"{job_dir(job_id)}/upload/{file_name}"
+
+
 def resolve_under_root(root: Path, relative: str) -> Path:
     """Resolve a client-given path that must stay inside the shared root.
 

@@ -14,7 +14,7 @@ from db import repo
 from db.models import SubmissionType
 from flows import storage
 from flows.errors import BadInput, NotAZip
-from flows.lint import check_dialect
+from flows.job_config import check_dialect
 
 router = APIRouter(tags=["jobs"])
 logger = logging.getLogger(__name__)

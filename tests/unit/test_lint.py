@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from flows.errors import UnknownDialect
-from flows.lint import LintChild, LintRequest, check_dialect, lint_file
+from flows.job_config import check_dialect
+from flows.lint import LintChild, LintRequest, lint_file
 from tests.conftest import CORPUS
 from tests.support.oracle import cli_violations
 
@@ -44,7 +45,9 @@ def test_results_equal_cli(files: list[Path], dialect: str, tmp_path: Path) -> N
     expected = cli_violations(files, dialect, MAX_BYTES, tmp_path / "cli")
     for i, source in enumerate(files):
         result = tmp_path / f"r{i}.json"
-        outcome = lint_file(LintRequest(str(source), source.name, str(result), dialect, MAX_BYTES))
+        outcome = lint_file(
+            LintRequest.for_dialect(str(source), source.name, str(result), dialect, MAX_BYTES)
+        )
         assert outcome.ok, f"{source.name}: {outcome.error}"
         [record] = json.loads(result.read_text())
         assert record["filepath"] == source.name
@@ -57,7 +60,7 @@ def test_file_over_size_limit_is_a_failure_naming_the_limit(tmp_path: Path) -> N
     source = tmp_path / "big.sql"
     source.write_text("select 1;\n" * 3000)
     outcome = lint_file(
-        LintRequest(str(source), "big.sql", str(tmp_path / "r.json"), "ansi", 20_000)
+        LintRequest.for_dialect(str(source), "big.sql", str(tmp_path / "r.json"), "ansi", 20_000)
     )
     assert (
         outcome.error == "file is 30000 bytes, over the limit of 20000 bytes (LINT_MAX_FILE_BYTES)"
@@ -69,7 +72,9 @@ def test_crash_inside_sqlfluff_is_a_failure(tmp_path: Path) -> None:
     # A directory where a file is expected: SQLFluff raises, the file becomes a FAILURE value.
     (tmp_path / "dir.sql").mkdir()
     outcome = lint_file(
-        LintRequest(str(tmp_path / "dir.sql"), "d", str(tmp_path / "r"), "ansi", MAX_BYTES)
+        LintRequest.for_dialect(
+            str(tmp_path / "dir.sql"), "d", str(tmp_path / "r"), "ansi", MAX_BYTES
+        )
     )
     assert outcome.error is not None and outcome.error.startswith("SQLFluff")
 
@@ -86,7 +91,7 @@ def child() -> Iterator[LintChild]:
 
 
 def _request(source: Path, result: Path, dialect: str = "ansi") -> LintRequest:
-    return LintRequest(str(source), source.name, str(result), dialect, MAX_BYTES)
+    return LintRequest.for_dialect(str(source), source.name, str(result), dialect, MAX_BYTES)
 
 
 def test_time_limit_frees_the_child_and_the_next_file_lints(

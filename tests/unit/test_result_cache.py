@@ -29,7 +29,7 @@ def test_second_lint_of_same_bytes_is_served_from_cache(tmp_path: Path) -> None:
     copy.parent.mkdir()
     copy.write_bytes(original.read_bytes())
     first = lint_with_limit(
-        LintRequest(
+        LintRequest.for_dialect(
             str(original), "q02.sql", str(tmp_path / "1.json"), "ansi", 10**6, cache_dir=str(cache)
         ),
         60,
@@ -38,7 +38,7 @@ def test_second_lint_of_same_bytes_is_served_from_cache(tmp_path: Path) -> None:
     [entry] = cache.rglob("*.json")
     entry.write_text(entry.read_text().replace('"LT', '"ZZ'))  # prove the next answer is cached
     second = lint_with_limit(
-        LintRequest(
+        LintRequest.for_dialect(
             str(copy), "copy.sql", str(tmp_path / "2.json"), "ansi", 10**6, cache_dir=str(cache)
         ),
         60,

@@ -17,7 +17,9 @@ KNOWN_DIFFERENCES = {DOLPHIN / "dolphinscheduler_ddl.sql"}
 
 
 def _violations(path: Path, dialect: str, rust: bool, out: Path) -> list[object]:
-    outcome = lint_file(LintRequest(str(path), path.name, str(out), dialect, 1_048_576, rust))
+    outcome = lint_file(
+        LintRequest.for_dialect(str(path), path.name, str(out), dialect, 1_048_576, rust)
+    )
     assert outcome.ok, outcome.error
     return list(json.loads(out.read_text())[0]["violations"])
 

@@ -1,0 +1,221 @@
+"""A job's SQLFluff configuration: what the client asked for, checked, and laid out on the share.
+
+A job lints exactly as this CLI call would, run on the job's files:
+
+    sqlfluff lint --config jobs/<id>/job.sqlfluff [--dialect D] [--templater T] \
+        [--rules R] [--exclude-rules X] <files>
+
+with the service's own limits (`flows.lint.SERVICE_OVERRIDES`) added. SQLFluff layers, lowest
+first: `jobs/<id>/.sqlfluff` (holds only the default dialect, so a job that names none still has
+one), every `.sqlfluff` (or setup.cfg, tox.ini, pyproject.toml) on the way down to the file —
+those of a ZIP apply to the files beneath them — then the job's `config` text, then the options.
+"""
+
+import configparser
+import tempfile
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from flows.errors import BadConfig, UnknownDialect
+
+TEMPLATERS = ("raw", "jinja", "placeholder", "python")
+# Options that make SQLFluff import Python code from a path: never from a client.
+FORBIDDEN_OPTIONS = ("library_path",)
+CONFIG_FILE_NAMES = (".sqlfluff", "setup.cfg", "tox.ini", "pyproject.toml")
+JOB_CONFIG_NAME = "job.sqlfluff"
+MAX_CONFIG_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """The lint options of one job, as stored with it (JSON) and handed to its lint tasks."""
+
+    dialect: str | None = None
+    templater: str | None = None
+    rules: tuple[str, ...] = field(default_factory=tuple)
+    exclude_rules: tuple[str, ...] = field(default_factory=tuple)
+    has_config: bool = False
+    fix: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None, legacy_dialect: str) -> "JobOptions":
+        """Options of a stored job; jobs from before per-job options had only a dialect."""
+        if data is None:
+            return cls(dialect=legacy_dialect)
+        return cls(
+            dialect=data.get("dialect"),
+            templater=data.get("templater"),
+            rules=tuple(data.get("rules") or ()),
+            exclude_rules=tuple(data.get("exclude_rules") or ()),
+            has_config=bool(data.get("has_config")),
+            fix=bool(data.get("fix")),
+        )
+
+    def overrides(self) -> dict[str, Any]:
+        """The options SQLFluff takes as command-line overrides (they beat every config file)."""
+        out: dict[str, Any] = {}
+        if self.dialect:
+            out["dialect"] = self.dialect
+        if self.templater:
+            out["templater"] = self.templater
+        if self.rules:
+            out["rules"] = ",".join(self.rules)
+        if self.exclude_rules:
+            out["exclude_rules"] = ",".join(self.exclude_rules)
+        return out
+
+
+def job_config_path(job_id: str) -> str:
+    return f"jobs/{job_id}/{JOB_CONFIG_NAME}"
+
+
+def default_layer_path(job_id: str) -> str:
+    return f"jobs/{job_id}/.sqlfluff"
+
+
+@cache
+def known_dialects() -> frozenset[str]:
+    from sqlfluff.core import dialect_readout
+
+    return frozenset(d.label for d in dialect_readout())
+
+
+@cache
+def known_rule_references() -> frozenset[str]:
+    """Rule codes, names, groups and aliases SQLFluff accepts in `rules`/`exclude_rules`."""
+    from sqlfluff.core import FluffConfig, Linter
+
+    rulepack = Linter(config=FluffConfig(overrides={"dialect": "ansi"})).get_rulepack()
+    return frozenset(ref.upper() for ref in rulepack.reference_map)
+
+
+def check_dialect(name: str) -> None:
+    """Raises:
+    UnknownDialect: SQLFluff has no dialect of that name.
+    """
+    if name not in known_dialects():
+        raise UnknownDialect(
+            f"unknown dialect {name!r}; known dialects: {', '.join(sorted(known_dialects()))}"
+        )
+
+
+def _check_rules(field_name: str, codes: tuple[str, ...]) -> None:
+    unknown = [c for c in codes if c.upper() not in known_rule_references()]
+    if unknown:
+        raise BadConfig(
+            f"unknown rule code(s) in '{field_name}': {', '.join(unknown)}; see "
+            "`sqlfluff rules` for the codes, names and groups"
+        )
+
+
+def check_config_text(text: str, where: str) -> configparser.ConfigParser:
+    """Parse a `.sqlfluff` text the way SQLFluff reads it, refusing unsafe options.
+
+    Raises:
+        BadConfig: not INI, or sets an option that would run Python code.
+    """
+    if len(text) > MAX_CONFIG_CHARS:
+        raise BadConfig(f"{where} is longer than {MAX_CONFIG_CHARS} characters")
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text, source=where)
+    except configparser.Error as exc:
+        raise BadConfig(f"{where} is not a valid .sqlfluff file: {exc}".strip()) from None
+    for section in parser.sections():
+        for option in FORBIDDEN_OPTIONS:
+            if parser.has_option(section, option):
+                raise BadConfig(
+                    f"{where} sets '{option}' in [{section}], which loads Python code; "
+                    "it is not allowed in this service"
+                )
+    return parser
+
+
+def validate(options: JobOptions, config_text: str | None) -> None:
+    """Check a job's options and config text as SQLFluff will read them.
+
+    Raises:
+        UnknownDialect: `dialect` (or the config's dialect) is not a SQLFluff dialect.
+        BadConfig: unknown templater or rule code, or a config SQLFluff rejects.
+    """
+    if options.dialect is not None:
+        check_dialect(options.dialect)
+    if options.templater is not None and options.templater not in TEMPLATERS:
+        raise BadConfig(
+            f"unknown templater {options.templater!r}; use one of {', '.join(TEMPLATERS)}"
+        )
+    _check_rules("rules", options.rules)
+    _check_rules("exclude_rules", options.exclude_rules)
+    if config_text is None:
+        return
+    parser = check_config_text(config_text, "'config'")
+    if parser.has_option("sqlfluff", "dialect") and options.dialect is None:
+        check_dialect(parser.get("sqlfluff", "dialect").strip())
+    templater = parser.get("sqlfluff", "templater", fallback=None)
+    if templater is not None and options.templater is None and templater.strip() not in TEMPLATERS:
+        raise BadConfig(f"unknown templater {templater.strip()!r} in 'config'")
+    for key in ("rules", "exclude_rules"):
+        value = parser.get("sqlfluff", key, fallback="")
+        codes = tuple(c.strip() for c in value.split(",") if c.strip() and c.strip() != "all")
+        _check_rules(f"config {key}", codes)
+    _load_with_sqlfluff(config_text, options)
+
+
+def _load_with_sqlfluff(config_text: str, options: JobOptions) -> None:
+    """Let SQLFluff itself load the config once, so what it refuses is refused at submission."""
+    from sqlfluff.core import FluffConfig
+    from sqlfluff.core.errors import SQLFluffUserError
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / JOB_CONFIG_NAME
+        path.write_text(config_text, encoding="utf-8")
+        overrides = {"dialect": "ansi", **options.overrides()}
+        try:
+            FluffConfig(extra_config_path=str(path), overrides=overrides).get_templater()
+        except (SQLFluffUserError, ValueError, KeyError) as exc:
+            raise BadConfig(f"SQLFluff rejects 'config': {exc}"[:1000]) from None
+
+
+def write_job_files(root: Path, job_id: str, default_dialect: str, config_text: str | None) -> None:
+    """Lay out the job's config layers on the share (see the module docstring)."""
+    from flows.storage import write_bytes_atomic
+
+    layer = f"[sqlfluff]\ndialect = {default_dialect}\n"
+    write_bytes_atomic(root / default_layer_path(job_id), layer.encode())
+    if config_text is not None:
+        write_bytes_atomic(root / job_config_path(job_id), config_text.encode("utf-8"))
+
+
+def find_unsafe_config(folder: Path) -> str | None:
+    """The first config file under `folder` (an expanded archive) that would load Python code,
+    as a message, or None."""
+    for path in sorted(folder.rglob("*")):
+        if path.name in CONFIG_FILE_NAMES and path.is_file() and not path.is_symlink():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            where = path.relative_to(folder).as_posix()
+            if path.name == "pyproject.toml":
+                if any(option in text for option in FORBIDDEN_OPTIONS):
+                    return f"{where} sets one of {FORBIDDEN_OPTIONS}, which loads Python code"
+                continue
+            try:
+                check_config_text(text, where)
+            except BadConfig as exc:
+                if any(option in str(exc) for option in FORBIDDEN_OPTIONS):
+                    return str(exc)
+    return None
+
+
+def effective_summary(config: Any) -> dict[str, Any]:
+    """The settings of a SQLFluff FluffConfig worth recording per task."""
+    return {
+        "dialect": config.get("dialect"),
+        "templater": config.get("templater"),
+        "rules": config.get("rules"),
+        "exclude_rules": config.get("exclude_rules"),
+        "max_line_length": config.get("max_line_length"),
+    }
