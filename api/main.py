@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from api.callbacks import callbacks_forever
 from api.consul import ConsulKeeper
 from api.errors import register_handlers
+from api.inline_lint import InlinePool
 from api.logging import configure_logging
 from api.reconcile import reconcile_forever
-from api.routes import health, jobs, tasks
+from api.routes import findings, health, jobs, lint_now, tasks
 from db.engine import make_engine, make_sessionmaker
 from db.settings import get_settings
 from flows.job_config import check_dialect
@@ -29,7 +31,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.NFS_SHARE_ROOT_PATH.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.DATABASE_URL)
     app.state.sessions = make_sessionmaker(engine)
-    background = [asyncio.create_task(reconcile_forever(settings, app.state.sessions))]
+    app.state.inline_pool = pool = InlinePool(settings)
+    background = [
+        asyncio.create_task(reconcile_forever(settings, app.state.sessions)),
+        asyncio.create_task(callbacks_forever(settings, app.state.sessions)),
+        asyncio.create_task(asyncio.to_thread(pool.start)),
+    ]
     keeper = ConsulKeeper(settings) if settings.CONSUL_HOST else None
     if keeper:
         background.append(asyncio.create_task(keeper.keep()))
@@ -44,6 +51,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await task
         if keeper:
             await asyncio.to_thread(keeper.deregister)
+        pool.close()
         engine.dispose()
 
 
@@ -55,6 +63,6 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     register_handlers(app)
-    for module in (jobs, tasks, health):
+    for module in (jobs, findings, tasks, lint_now, health):
         app.include_router(module.router)
     return app

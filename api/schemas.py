@@ -1,22 +1,70 @@
 """Request and response models of SPEC §5, built explicitly from rows."""
 
 from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
-from db.models import LintingJob, LintingTask, TaskStatus
+from db.models import LintingJob, LintingTask, LintingViolation, TaskStatus
+from flows.job_config import JobOptions
+
+RuleCodes = Annotated[
+    list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]],
+    Field(max_length=500),
+]
 
 
-class JobCreate(BaseModel):
+class LintOptionsIn(BaseModel):
+    """SQLFluff options of a submission (as `sqlfluff lint` flags and `--config`)."""
+
     model_config = ConfigDict(extra="forbid")
 
+    dialect: str | None = Field(
+        default=None,
+        description="SQLFluff dialect; if unset, a .sqlfluff's dialect, else SQLFLUFF_DIALECT.",
+    )
+    templater: str | None = Field(default=None, description="raw, jinja, placeholder or python.")
+    rules: RuleCodes | None = Field(default=None, description="Only these rules (codes/groups).")
+    exclude_rules: RuleCodes | None = Field(default=None, description="Rules to leave out.")
+    config: str | None = Field(
+        default=None,
+        description="The text of a .sqlfluff file, applied like `sqlfluff --config`.",
+    )
+
+    def job_options(self, fix: bool = False) -> JobOptions:
+        return JobOptions(
+            dialect=self.dialect,
+            templater=self.templater,
+            rules=tuple(self.rules or ()),
+            exclude_rules=tuple(self.exclude_rules or ()),
+            has_config=self.config is not None,
+            fix=fix,
+        )
+
+
+class JobExtras(BaseModel):
+    """What a job carries beyond its SQL and lint options."""
+
+    fix: bool = Field(default=False, description="Also store SQLFluff's fixed SQL and a diff.")
+    submitter: str | None = Field(
+        default=None, max_length=255, description="Who submitted (filter of GET /jobs)."
+    )
+    callback_url: AnyHttpUrl | None = Field(
+        default=None, description="POSTed the job's summary when it ends (HMAC-signed)."
+    )
+
+
+class JobCreate(LintOptionsIn, JobExtras):
     sql_content: str | None = Field(default=None, description="The SQL text to lint.")
     zip_file_path: str | None = Field(
         default=None, description="Path of a ZIP under the shared directory, relative to its root."
     )
-    dialect: str | None = Field(
-        default=None, description="SQLFluff dialect; SQLFLUFF_DIALECT if unset."
-    )
+
+
+class LintNow(LintOptionsIn):
+    """`POST /lint`: SQL answered at once."""
+
+    sql: str = Field(description="The SQL text (up to INLINE_MAX_BYTES).")
 
 
 class JobAccepted(BaseModel):
@@ -39,6 +87,7 @@ class TaskItem(BaseModel):
             extra = {
                 "result_file_path": row.result_file_path,
                 "violation_count": row.violation_count,
+                "effective_config": row.effective_config,
             }
         elif row.status == TaskStatus.FAILURE:
             extra = {"error_message": row.error_message}
@@ -63,6 +112,9 @@ class JobOut(BaseModel):
     dialect: str
     flow_run_id: str | None
     ignored_file_count: int
+    submitter: str | None
+    options: dict[str, Any] | None = Field(description="The job's lint options.")
+    callback_status: str | None
     progress: dict[str, int] = Field(description="Task counts by status.")
     sub_tasks: TaskPage
 
@@ -79,6 +131,109 @@ class JobOut(BaseModel):
             dialect=job.dialect,
             flow_run_id=job.flow_run_id,
             ignored_file_count=job.ignored_file_count,
+            submitter=job.submitter,
+            options=job.options,
+            callback_status=job.callback_status,
             progress={k.value: v for k, v in counts.items()},
             sub_tasks=page,
         )
+
+
+class JobListItem(BaseModel):
+    job_id: str
+    job_status: str
+    submission_type: str
+    source_path: str
+    dialect: str
+    submitter: str | None
+    created_at: datetime
+    updated_at: datetime
+    error_message: str | None
+
+    @classmethod
+    def from_row(cls, job: LintingJob) -> "JobListItem":
+        return cls(
+            job_id=job.job_id,
+            job_status=job.status.value,
+            submission_type=job.submission_type.value,
+            source_path=job.source_path,
+            dialect=job.dialect,
+            submitter=job.submitter,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            error_message=job.error_message,
+        )
+
+
+class JobList(BaseModel):
+    total: int
+    page: int
+    size: int
+    items: list[JobListItem]
+
+
+class ViolationOut(BaseModel):
+    task_id: str
+    file_name: str
+    rule_code: str
+    rule_name: str
+    severity: str
+    start_line: int
+    start_pos: int
+    end_line: int | None
+    end_pos: int | None
+    description: str
+    warning: bool
+
+    @classmethod
+    def from_row(cls, row: LintingViolation) -> "ViolationOut":
+        return cls(
+            task_id=row.task_id,
+            file_name=row.file_name,
+            rule_code=row.rule_code,
+            rule_name=row.rule_name,
+            severity=row.severity.value,
+            start_line=row.start_line,
+            start_pos=row.start_pos,
+            end_line=row.end_line,
+            end_pos=row.end_pos,
+            description=row.description,
+            warning=row.warning,
+        )
+
+
+class ViolationPage(BaseModel):
+    total: int
+    page: int
+    size: int
+    items: list[ViolationOut]
+
+
+class RuleCount(BaseModel):
+    code: str
+    name: str
+    severity: str
+    count: int
+
+
+class FileCount(BaseModel):
+    file_name: str
+    violations: int
+
+
+class Progress(BaseModel):
+    done: int
+    total: int
+    percent: float
+
+
+class JobSummaryOut(BaseModel):
+    job_id: str
+    job_status: str
+    error_message: str | None
+    progress: Progress
+    tasks_by_status: dict[str, int]
+    violations_total: int
+    by_severity: dict[str, int]
+    by_rule: list[RuleCount]
+    top_files: list[FileCount]

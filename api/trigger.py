@@ -7,7 +7,7 @@ from prefect import get_client
 logger = logging.getLogger(__name__)
 
 
-def trigger_lint_job(deployment: str, job_id: str) -> str:
+def trigger_lint_job(deployment: str, job_id: str, attempt: str = "") -> str:
     """Create the job's flow run and return its id.
 
     The job id is the idempotency key, so a second trigger of the same job (the reconciler, a
@@ -16,6 +16,7 @@ def trigger_lint_job(deployment: str, job_id: str) -> str:
     Args:
         deployment: "flow-name/deployment-name", e.g. "lint-job/lint-job".
         job_id: the job to lint.
+        attempt: empty for the job's first run; a fresh value for each `POST .../retry`.
 
     Returns:
         The flow run's id.
@@ -27,7 +28,10 @@ def trigger_lint_job(deployment: str, job_id: str) -> str:
     with get_client(sync_client=True) as client:
         found = client.read_deployment_by_name(deployment)
         run = client.create_flow_run_from_deployment(
-            found.id, parameters={"job_id": job_id}, idempotency_key=job_id
+            found.id,
+            parameters={"job_id": job_id},
+            idempotency_key=f"{job_id}:{attempt}" if attempt else job_id,
+            tags=["retry"] if attempt else None,
         )
     logger.info("job triggered", extra={"job_id": job_id, "flow_run_id": str(run.id)})
     return str(run.id)

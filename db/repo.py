@@ -150,6 +150,21 @@ def set_flow_run_id(session: Session, job_id: str, flow_run_id: str) -> None:
     )
 
 
+def requeue_job(session: Session, job_id: str, flow_run_id: str) -> None:
+    """ACCEPTED again with a new flow run (`POST /jobs/{id}/retry`)."""
+    session.execute(
+        update(LintingJob)
+        .where(LintingJob.job_id == job_id)
+        .values(
+            status=JobStatus.ACCEPTED,
+            error_message=None,
+            flow_run_id=flow_run_id,
+            callback_status=None,
+            updated_at=utcnow(),
+        )
+    )
+
+
 def mark_job_processing(session: Session, job_id: str, flow_run_id: str | None) -> None:
     """PROCESSING, also from a final state: a retried run of a job starts it again."""
     now = utcnow()
@@ -385,6 +400,30 @@ def set_callback_status(session: Session, job_id: str, status: str) -> None:
     session.execute(
         update(LintingJob).where(LintingJob.job_id == job_id).values(callback_status=status[:1024])
     )
+
+
+def claim_callbacks(session: Session, limit: int = 50) -> list[tuple[str, str]]:
+    """Ended jobs with a callback not yet sent, marked "sending" by this caller; returns
+    (job_id, url) of those this caller won (another API instance may race for the same)."""
+    due = session.execute(
+        select(LintingJob.job_id, LintingJob.callback_url)
+        .where(
+            LintingJob.status.in_(list(FINAL_JOB_STATUSES)),
+            LintingJob.callback_url.is_not(None),
+            LintingJob.callback_status.is_(None),
+        )
+        .limit(limit)
+    ).all()
+    won: list[tuple[str, str]] = []
+    for job_id, url in due:
+        result = session.execute(
+            update(LintingJob)
+            .where(LintingJob.job_id == job_id, LintingJob.callback_status.is_(None))
+            .values(callback_status="sending")
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            won.append((job_id, url))
+    return won
 
 
 def list_jobs(

@@ -69,6 +69,7 @@ class FileOutcome:
     error: str | None
     violations: list[dict[str, Any]] | None = None
     effective_config: dict[str, Any] | None = None
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
@@ -256,7 +257,9 @@ class LintChild:
         line = self._read_line(proc, time.monotonic() + timeout)
         if line is None:
             self.close()
-            return FileOutcome(None, f"time limit of {timeout:g} s exceeded (LINT_TIMEOUT_SECONDS)")
+            return FileOutcome(
+                None, f"time limit of {timeout:g} s exceeded (LINT_TIMEOUT_SECONDS)", timed_out=True
+            )
         if not line:
             code = proc.wait()
             self._proc = None

@@ -1,41 +1,57 @@
-"""`POST /jobs` and `GET /jobs/{job_id}`: accept a submission; show a job and a page of tasks."""
+"""Submitting jobs (JSON or upload), reading them, listing them, retrying them."""
 
 import logging
+import re
+import uuid
 import zipfile
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Annotated
 
-import httpx
-from fastapi import APIRouter, HTTPException, Query
-from prefect.exceptions import PrefectException
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 
 from api.deps import SessionsDep, SettingsDep
-from api.schemas import JobAccepted, JobCreate, JobOut, TaskItem, TaskPage
+from api.schemas import (
+    JobAccepted,
+    JobCreate,
+    JobExtras,
+    JobList,
+    JobListItem,
+    JobOut,
+    LintOptionsIn,
+    TaskItem,
+    TaskPage,
+)
+from api.submit import accept_job, check_options
 from api.trigger import trigger_lint_job
 from db import repo
-from db.models import SubmissionType
+from db.models import FINAL_JOB_STATUSES, JobStatus, SubmissionType, TaskStatus
 from flows import storage
 from flows.errors import BadInput, NotAZip
-from flows.job_config import check_dialect
 
 router = APIRouter(tags=["jobs"])
 logger = logging.getLogger(__name__)
 
 BOTH_OR_NEITHER = "Either 'sql_content' or 'zip_file_path' must be provided."
+_COPY_CHUNK = 1024 * 1024
 
 
 @router.post("/jobs", status_code=202, response_model=JobAccepted)
 def create_job(body: JobCreate, settings: SettingsDep, sessions: SessionsDep) -> JobAccepted:
-    """Accept SQL text or a ZIP under the shared root, and start linting it."""
+    """Accept SQL text or a ZIP under the shared root, with lint options, and start linting."""
     if (body.sql_content is None) == (body.zip_file_path is None):
         raise BadInput(BOTH_OR_NEITHER)
-    dialect = body.dialect or settings.SQLFLUFF_DIALECT
-    check_dialect(dialect)
+    checked = check_options(body, body.fix)
     root = settings.NFS_SHARE_ROOT_PATH
     job_id = repo.new_job_id()
     if body.sql_content is not None:
         if not body.sql_content.strip():
             raise BadInput("'sql_content' is empty.")
+        data = body.sql_content.encode("utf-8")
+        if len(data) > settings.UPLOAD_MAX_BYTES:
+            raise HTTPException(413, f"'sql_content' is over {settings.UPLOAD_MAX_BYTES} bytes")
         source_path = storage.inline_source_path(job_id)
-        storage.write_bytes_atomic(root / source_path, body.sql_content.encode("utf-8"))
+        storage.write_bytes_atomic(root / source_path, data)
         submission = SubmissionType.SINGLE_FILE
     else:
         archive = storage.resolve_under_root(root, body.zip_file_path or "")
@@ -43,19 +59,112 @@ def create_job(body: JobCreate, settings: SettingsDep, sessions: SessionsDep) ->
             raise NotAZip(f"{body.zip_file_path} is not a ZIP archive")
         source_path = archive.relative_to(root).as_posix()
         submission = SubmissionType.ZIP_ARCHIVE
-    # Commit before triggering: the flow run reads this row.
-    with sessions.begin() as session:
-        repo.insert_job(session, job_id, submission, source_path, dialect)
-    logger.info("job accepted", extra={"job_id": job_id})
-    try:
-        flow_run_id = trigger_lint_job(settings.LINT_DEPLOYMENT, job_id)
-    except (PrefectException, httpx.HTTPError, RuntimeError) as exc:
-        # The job stays ACCEPTED; the reconciler triggers it again with the same key.
-        logger.warning("trigger failed, will retry: %s", exc, extra={"job_id": job_id})
-        return JobAccepted(job_id=job_id)
-    with sessions.begin() as session:
-        repo.set_flow_run_id(session, job_id, flow_run_id)
+    accept_job(settings, sessions, job_id, submission, source_path, checked, body.config, body)
     return JobAccepted(job_id=job_id)
+
+
+def _safe_name(name: str | None) -> str:
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")[:200]
+    return cleaned
+
+
+def _rule_list(value: str | None) -> list[str] | None:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+@router.post(
+    "/jobs/upload",
+    status_code=202,
+    response_model=JobAccepted,
+    responses={413: {"description": "The file is over UPLOAD_MAX_BYTES."}},
+)
+def upload_job(
+    request: Request,
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    file: Annotated[UploadFile, File(description="A .sql file or a .zip of .sql files.")],
+    dialect: Annotated[str | None, Form()] = None,
+    templater: Annotated[str | None, Form()] = None,
+    rules: Annotated[str | None, Form(description="Comma-separated rule codes.")] = None,
+    exclude_rules: Annotated[str | None, Form(description="Comma-separated rule codes.")] = None,
+    config: Annotated[str | None, Form(description="The text of a .sqlfluff file.")] = None,
+    fix: Annotated[bool, Form()] = False,
+    submitter: Annotated[str | None, Form()] = None,
+    callback_url: Annotated[str | None, Form()] = None,
+) -> JobAccepted:
+    """Submit a file without access to the shared directory: multipart, same options as
+    `POST /jobs`."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.UPLOAD_MAX_BYTES + 64 * 1024:
+        raise HTTPException(413, f"upload is over the limit of {settings.UPLOAD_MAX_BYTES} bytes")
+    name = _safe_name(file.filename)
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix not in (".sql", ".zip"):
+        raise BadInput(f"upload a .sql or .zip file, not {file.filename!r}")
+    options = LintOptionsIn(
+        dialect=dialect or None,
+        templater=templater or None,
+        rules=_rule_list(rules),
+        exclude_rules=_rule_list(exclude_rules),
+        config=config or None,
+    )
+    extras = JobExtras.model_validate(
+        {"fix": fix, "submitter": submitter or None, "callback_url": callback_url or None}
+    )
+    checked = check_options(options, extras.fix)
+    job_id = repo.new_job_id()
+    source_path = storage.upload_path(job_id, name)
+    target = settings.NFS_SHARE_ROOT_PATH / source_path
+    size = _store_upload(file, target, settings.UPLOAD_MAX_BYTES)
+    if size == 0:
+        target.unlink()
+        raise BadInput(f"{file.filename} is empty")
+    if suffix == ".zip" and not zipfile.is_zipfile(target):
+        target.unlink()
+        raise NotAZip(f"{file.filename} is not a ZIP archive")
+    submission = SubmissionType.ZIP_ARCHIVE if suffix == ".zip" else SubmissionType.SINGLE_FILE
+    accept_job(settings, sessions, job_id, submission, source_path, checked, options.config, extras)
+    return JobAccepted(job_id=job_id)
+
+
+def _store_upload(file: UploadFile, path: Path, limit: int) -> int:
+    """Copy the upload to the share, refusing it (413) past `limit` bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    with path.open("wb") as out:
+        while chunk := file.file.read(_COPY_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                out.close()
+                path.unlink()
+                raise HTTPException(413, f"upload is over the limit of {limit} bytes")
+            out.write(chunk)
+    return size
+
+
+@router.get("/jobs", response_model=JobList)
+def list_jobs(
+    sessions: SessionsDep,
+    status: JobStatus | None = None,
+    submitter: str | None = None,
+    since: Annotated[datetime | None, Query(description="Created at or after (UTC).")] = None,
+    until: Annotated[datetime | None, Query(description="Created before (UTC).")] = None,
+    page: int = Query(1, ge=1),
+    size: int = Query(20, ge=1, le=500),
+) -> JobList:
+    """Jobs, newest first, filtered by status, submitter and creation time."""
+    where = repo.JobFilter(status, submitter, _naive_utc(since), _naive_utc(until))
+    with sessions() as session:
+        total, rows = repo.list_jobs(session, where, page, size)
+    return JobList(total=total, page=page, size=size, items=[JobListItem.from_row(r) for r in rows])
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    """Rows hold naive UTC; an aware filter value is converted to it."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
@@ -75,3 +184,27 @@ def read_job(
     total = sum(counts.values())
     items = [TaskItem.from_row(r) for r in rows]
     return JobOut.from_rows(job, counts, TaskPage(total=total, page=page, size=size, items=items))
+
+
+@router.post("/jobs/{job_id}/retry", status_code=202, response_model=JobAccepted)
+def retry_job(job_id: str, settings: SettingsDep, sessions: SessionsDep) -> JobAccepted:
+    """Run the job's flow again (a new flow run, visible in the Prefect UI); it lints only the
+    files that are not SUCCESS."""
+    with sessions() as session:
+        job = repo.get_job(session, job_id)
+        if job is None:
+            raise HTTPException(404, "Job not found")
+        counts = repo.task_counts(session, job_id)
+    if job.status not in FINAL_JOB_STATUSES:
+        raise HTTPException(409, f"job is {job.status.value}; retry it once it has ended")
+    if job.status == JobStatus.COMPLETED:
+        raise HTTPException(409, "job COMPLETED: every file was linted, nothing to retry")
+    flow_run_id = trigger_lint_job(settings.LINT_DEPLOYMENT, job_id, attempt=str(uuid.uuid4()))
+    with sessions.begin() as session:
+        repo.requeue_job(session, job_id, flow_run_id)
+    logger.info(
+        "job retried (%d failed files)",
+        counts[TaskStatus.FAILURE],
+        extra={"job_id": job_id, "flow_run_id": flow_run_id},
+    )
+    return JobAccepted(job_id=job_id)

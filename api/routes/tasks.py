@@ -1,18 +1,20 @@
-"""`GET /tasks/{task_id}/result`: the result file of a linted file."""
+"""One task's outputs: its result file, and for `fix` jobs the fixed SQL and its diff."""
+
+from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from api.deps import SessionsDep, SettingsDep
 from db import repo
-from db.models import TaskStatus
+from db.models import LintingTask, TaskStatus
+from flows import storage
+from flows.job_config import JobOptions
 
 router = APIRouter(tags=["tasks"])
 
 
-@router.get("/tasks/{task_id}/result", response_class=FileResponse)
-def read_result(task_id: str, settings: SettingsDep, sessions: SessionsDep) -> FileResponse:
-    """The SQLFluff JSON of one file (as `sqlfluff lint --format json` prints it)."""
+def _succeeded_task(sessions: SessionsDep, task_id: str) -> LintingTask:
     with sessions() as session:
         task = repo.get_task(session, task_id)
     if task is None:
@@ -21,7 +23,42 @@ def read_result(task_id: str, settings: SettingsDep, sessions: SessionsDep) -> F
         raise HTTPException(409, f"Task failed, it has no result: {task.error_message}")
     if task.status != TaskStatus.SUCCESS or not task.result_file_path:
         raise HTTPException(409, f"Task is {task.status.value}, its result is not ready yet")
-    path = settings.NFS_SHARE_ROOT_PATH / task.result_file_path
+    return task
+
+
+@router.get("/tasks/{task_id}/result", response_class=FileResponse)
+def read_result(task_id: str, settings: SettingsDep, sessions: SessionsDep) -> FileResponse:
+    """The SQLFluff JSON of one file (as `sqlfluff lint --format json` prints it)."""
+    task = _succeeded_task(sessions, task_id)
+    path = settings.NFS_SHARE_ROOT_PATH / str(task.result_file_path)
     if not path.is_file():
         raise HTTPException(404, "Result file not found")
     return FileResponse(path, media_type="application/json")
+
+
+def _fix_output(settings: SettingsDep, sessions: SessionsDep, task_id: str, suffix: str) -> Path:
+    task = _succeeded_task(sessions, task_id)
+    with sessions() as session:
+        job = repo.get_job(session, task.job_id)
+    assert job is not None  # a task's job is a foreign key
+    if not JobOptions.from_json(job.options, job.dialect).fix:
+        raise HTTPException(409, "this job did not ask for fixes; submit it with fix: true")
+    path = settings.NFS_SHARE_ROOT_PATH / storage.fixed_path(task.job_id, task_id, suffix)
+    if not path.is_file():
+        raise HTTPException(404, "Fixed file not found")
+    return path
+
+
+@router.get("/tasks/{task_id}/fixed", response_class=FileResponse)
+def read_fixed(task_id: str, settings: SettingsDep, sessions: SessionsDep) -> FileResponse:
+    """The file as `sqlfluff fix` leaves it (same bytes and encoding); unchanged if nothing
+    could be fixed."""
+    path = _fix_output(settings, sessions, task_id, ".sql")
+    return FileResponse(path, media_type="application/sql")
+
+
+@router.get("/tasks/{task_id}/diff", response_class=FileResponse)
+def read_diff(task_id: str, settings: SettingsDep, sessions: SessionsDep) -> FileResponse:
+    """A unified diff from the submitted file to the fixed one (empty if nothing changed)."""
+    path = _fix_output(settings, sessions, task_id, ".diff")
+    return FileResponse(path, media_type="text/x-diff; charset=utf-8")

@@ -1,0 +1,85 @@
+"""A job's findings: filtered pages, a summary, and reports in the formats tools read."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from api import reports
+from api.deps import SessionsDep, SettingsDep
+from api.schemas import JobSummaryOut, ViolationOut, ViolationPage
+from api.summaries import job_summary
+from db import repo
+from db.models import LintingJob, Severity
+
+router = APIRouter(tags=["findings"])
+
+
+def _job_or_404(session: Session, job_id: str) -> LintingJob:
+    job = repo.get_job(session, job_id)
+    if job is None:
+        raise HTTPException(404, "Job not found")
+    return job
+
+
+@router.get("/jobs/{job_id}/violations", response_model=ViolationPage)
+def read_violations(
+    job_id: str,
+    sessions: SessionsDep,
+    rule: Annotated[str | None, Query(description="A rule code, e.g. LT01.")] = None,
+    severity: Annotated[Severity | None, Query(description="Exactly this severity.")] = None,
+    min_severity: Annotated[Severity | None, Query(description="This severity or worse.")] = None,
+    file: Annotated[str | None, Query(description="A file name as in the job's tasks.")] = None,
+    page: int = Query(1, ge=1),
+    size: int = Query(50, ge=1, le=1000),
+) -> ViolationPage:
+    """The job's findings, by file and position."""
+    where = repo.ViolationFilter(rule, severity, min_severity, file)
+    with sessions() as session:
+        _job_or_404(session, job_id)
+        total, rows = repo.list_violations(session, job_id, where, page, size)
+    return ViolationPage(
+        total=total, page=page, size=size, items=[ViolationOut.from_row(r) for r in rows]
+    )
+
+
+@router.get("/jobs/{job_id}/summary", response_model=JobSummaryOut)
+def read_summary(
+    job_id: str,
+    sessions: SessionsDep,
+    top: int = Query(10, ge=1, le=1000, description="How many of the worst files to list."),
+) -> JobSummaryOut:
+    """Counts by task status, rule and severity; the worst files; progress while it runs."""
+    with sessions() as session:
+        summary = job_summary(session, job_id, top)
+    if summary is None:
+        raise HTTPException(404, "Job not found")
+    return summary
+
+
+@router.get(
+    "/jobs/{job_id}/report",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in reports.MEDIA_TYPES.values()}}},
+)
+def read_report(
+    job_id: str,
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    format: Literal["sarif", "junit", "csv", "html"] = "sarif",  # noqa: A002 - the API's word
+) -> Response:
+    """The job's findings as SARIF 2.1.0, JUnit XML, CSV or a standalone HTML page."""
+    with sessions() as session:
+        job = _job_or_404(session, job_id)
+        tasks = repo.all_tasks(session, job_id)
+        violations = repo.all_violations(session, job_id)
+    data = reports.JobReportData(job, tasks, violations, settings.NFS_SHARE_ROOT_PATH)
+    body = reports.render(format, data)
+    return Response(
+        body,
+        media_type=reports.MEDIA_TYPES[format],
+        headers={
+            "Content-Disposition": f'inline; filename="{job_id}.{reports.EXTENSIONS[format]}"'
+        },
+    )

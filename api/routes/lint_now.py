@@ -1,0 +1,42 @@
+"""`POST /lint`: findings for a small piece of SQL in the response itself."""
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+
+from api.deps import SettingsDep
+from api.inline_lint import InlinePool, InlineTimeout, PoolFull
+from api.schemas import LintNow
+from api.submit import check_options
+
+router = APIRouter(tags=["lint"])
+
+
+@router.post(
+    "/lint",
+    responses={
+        413: {"description": "The SQL is over INLINE_MAX_BYTES."},
+        503: {"description": "Every lint process is busy; retry shortly."},
+        504: {"description": "Linting took over INLINE_TIMEOUT_SECONDS."},
+    },
+)
+async def lint_now(body: LintNow, request: Request, settings: SettingsDep) -> dict[str, Any]:
+    """Lint up to INLINE_MAX_BYTES of SQL synchronously, with the same options as a job
+    (no fix). Violations are SQLFluff's, each with its severity."""
+    size = len(body.sql.encode("utf-8"))
+    if size > settings.INLINE_MAX_BYTES:
+        raise HTTPException(
+            413, f"SQL is {size} bytes, over {settings.INLINE_MAX_BYTES}; submit it as a job"
+        )
+    if not body.sql.strip():
+        raise HTTPException(400, "'sql' is empty.")
+    checked = check_options(body)
+    pool: InlinePool = request.app.state.inline_pool
+    try:
+        return await pool.lint(body.sql, checked, body.config)
+    except PoolFull as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
+    except InlineTimeout as exc:
+        raise HTTPException(504, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(422, f"SQLFluff could not lint it: {exc}") from None

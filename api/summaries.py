@@ -1,0 +1,32 @@
+"""A job's summary: served by `GET /jobs/{id}/summary` and sent by its completion callback."""
+
+from sqlalchemy.orm import Session
+
+from api.schemas import FileCount, JobSummaryOut, Progress, RuleCount
+from db import repo
+from db.models import TaskStatus
+
+
+def job_summary(session: Session, job_id: str, top: int = 10) -> JobSummaryOut | None:
+    """Counts by task status, rule and severity, the worst files and progress; None if there
+    is no such job."""
+    job = repo.get_job(session, job_id)
+    if job is None:
+        return None
+    counts = repo.task_counts(session, job_id)
+    summary = repo.summarize(session, job_id, top)
+    total = sum(counts.values())
+    done = counts[TaskStatus.SUCCESS] + counts[TaskStatus.FAILURE]
+    return JobSummaryOut(
+        job_id=job_id,
+        job_status=job.status.value,
+        error_message=job.error_message,
+        progress=Progress(
+            done=done, total=total, percent=round(100 * done / total, 1) if total else 0.0
+        ),
+        tasks_by_status={k.value: v for k, v in counts.items()},
+        violations_total=sum(summary.by_severity.values()),
+        by_severity=summary.by_severity,
+        by_rule=[RuleCount.model_validate({"code": c, **i}) for c, i in summary.by_rule.items()],
+        top_files=[FileCount(file_name=n, violations=c) for n, c in summary.top_files],
+    )

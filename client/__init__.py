@@ -1,0 +1,1 @@
+"""Command-line client of the service (`sqlfluff-service submit …`)."""
