@@ -1,8 +1,10 @@
 """Safe ZIP expansion into jobs/{job_id}/extracted/ (SPEC §8).
 
-Only `.sql` entries are written; nested folders are kept. Entries that would escape the
-extraction dir, symlinks, duplicates and unreadable entries are reported back as rejected (they
-become FAILURE rows), other files are counted as ignored. Sizes are enforced on the bytes
+Only `.sql` entries and SQLFluff config files (`.sqlfluff`, setup.cfg, tox.ini, pyproject.toml,
+which apply to the files beneath them) are written; nested folders are kept. SQL entries that
+would escape the extraction dir, symlinks, duplicates and unreadable entries are reported back
+as rejected (they become FAILURE rows); other files, and unsafe config entries, are counted as
+ignored. Sizes are enforced on the bytes
 actually inflated, not on the headers, which a zip bomb can fake.
 """
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from flows.errors import BadArchive
+from flows.job_config import CONFIG_FILE_NAMES
 
 _CHUNK = 1 << 20
 
@@ -31,6 +34,7 @@ class Expansion:
     """What an archive held: extracted SQL files, rejected entries, and ignored files."""
 
     sql_files: list[str] = field(default_factory=list)
+    config_files: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
     ignored_count: int = 0
 
@@ -44,6 +48,14 @@ def _unsafe_reason(name: str) -> str | None:
     if ".." in pure.parts:
         return "entry escapes the extraction directory"
     return None
+
+
+def _is_config(name: str) -> bool:
+    return PurePosixPath(name).name in CONFIG_FILE_NAMES
+
+
+def _wanted(name: str) -> bool:
+    return name.lower().endswith(".sql") or _is_config(name)
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -93,7 +105,7 @@ def extract_archive(archive: Path, dest: Path, limits: ArchiveLimits) -> Expansi
             raise BadArchive(
                 f"archive has {len(infos)} entries, over the limit of {limits.max_entries}"
             )
-        declared = sum(i.file_size for i in infos if i.filename.lower().endswith(".sql"))
+        declared = sum(i.file_size for i in infos if _wanted(i.filename))
         if declared > budget:
             raise BadArchive(_too_large_message(declared, compressed, limits))
         if dest.exists():
@@ -106,7 +118,8 @@ def extract_archive(archive: Path, dest: Path, limits: ArchiveLimits) -> Expansi
             if info.is_dir():
                 continue
             name = info.filename
-            if not name.lower().endswith(".sql"):
+            is_config = _is_config(name)
+            if not _wanted(name):
                 result.ignored_count += 1
                 continue
             reason = _unsafe_reason(name)
@@ -115,7 +128,10 @@ def extract_archive(archive: Path, dest: Path, limits: ArchiveLimits) -> Expansi
             if reason is None and name in seen:
                 reason = "duplicate entry name in the archive"
             if reason is not None:
-                result.rejected[name] = reason
+                if is_config:  # not a file to lint: an unsafe config is left out, and counted
+                    result.ignored_count += 1
+                else:
+                    result.rejected[name] = reason
                 continue
             seen.add(name)
             target = dest / name
@@ -126,9 +142,12 @@ def extract_archive(archive: Path, dest: Path, limits: ArchiveLimits) -> Expansi
             except BadArchive:
                 raise BadArchive(_too_large_message(None, compressed, limits)) from None
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
-                result.rejected[name] = f"entry cannot be read: {exc}"
+                if is_config:
+                    result.ignored_count += 1
+                else:
+                    result.rejected[name] = f"entry cannot be read: {exc}"
                 continue
-            result.sql_files.append(name)
+            (result.config_files if is_config else result.sql_files).append(name)
     result.sql_files.sort()
     return result
 

@@ -104,9 +104,11 @@ def _linter(overrides_json: str, extra_config: str | None) -> Any:
     # One Linter per config: building the dialect and rule set costs far more than a small file.
     from sqlfluff.core import FluffConfig, Linter
 
-    return Linter(
-        config=FluffConfig(overrides=json.loads(overrides_json), extra_config_path=extra_config)
+    # No dialect needed here: a job's may come from the config files on each file's path.
+    config = FluffConfig(
+        overrides=json.loads(overrides_json), extra_config_path=extra_config, require_dialect=False
     )
+    return Linter(config=config)
 
 
 def linter_for(request: LintRequest) -> Any:
