@@ -136,9 +136,10 @@ def lint_file(request: LintRequest) -> FileOutcome:
             (request.source,), ignore_non_existent_files=False, retain_files=False
         )
         records = result.as_records()
-        effective = effective_summary(linter.config.make_child_from_path(request.source))
+        file_config = linter.config.make_child_from_path(request.source)
+        effective = effective_summary(file_config)
         if len(records) == 1 and request.fix_dir:
-            fix_error = _write_fix(linter, request)
+            fix_error = _write_fix(linter, request, bool(file_config.get("fix_even_unparsable")))
             if fix_error:
                 return FileOutcome(None, fix_error)
     except MemoryError:
@@ -156,17 +157,29 @@ def lint_file(request: LintRequest) -> FileOutcome:
     return _write_result(request, record, effective)
 
 
-def _write_fix(linter: Any, request: LintRequest) -> str | None:
+def _write_fix(linter: Any, request: LintRequest, even_unparsable: bool) -> str | None:
     """Run SQLFluff's fixer (a second pass: `lint` and `fix` report differently) and store the
-    fixed text in the file's own encoding, as `sqlfluff fix` writes it, and a unified diff."""
+    fixed text in the file's own encoding, as `sqlfluff fix` writes it, and a unified diff.
+
+    Like `sqlfluff fix`, a file with templating or parse errors is left as it is unless the
+    config sets `fix_even_unparsable`.
+    """
+    from sqlfluff.core.linter.linted_file import TMP_PRS_ERROR_TYPES
+
     assert request.fix_dir is not None
     result = linter.lint_paths(
         (request.source,), fix=True, apply_fixes=False, ignore_non_existent_files=False
     )
     linted = result.paths[0].files[0]
-    original = linted.templated_file.source_str
+    original = linted.templated_file.source_str if linted.templated_file else ""
+    if not linted.templated_file:  # templating failed: nothing SQLFluff would touch
+        original = Path(request.source).read_bytes().decode(linted.encoding, errors="replace")
     fixed = original
-    if linted.num_violations(fixable=True, filter_warning=False) > 0:
+    unparsable = linted.num_violations(
+        types=TMP_PRS_ERROR_TYPES, filter_ignore=False, filter_warning=False
+    )
+    fixable = linted.num_violations(fixable=True, filter_warning=False)
+    if fixable > 0 and (even_unparsable or unparsable == 0):
         candidate, success = linted.fix_string()
         if success:
             fixed = candidate

@@ -1,0 +1,92 @@
+"""Checking a job's options and config text before anything runs; severities of findings."""
+
+from pathlib import Path
+
+import pytest
+
+from db.models import Severity
+from flows.errors import BadConfig, BadInput, UnknownDialect
+from flows.job_config import JobOptions, find_unsafe_config, validate
+from flows.severity import severity_of
+
+
+@pytest.mark.parametrize(
+    ("options", "config", "error", "fragment"),
+    [
+        (JobOptions(dialect="nosuch"), None, UnknownDialect, "unknown dialect 'nosuch'"),
+        (JobOptions(templater="dbt"), None, BadConfig, "unknown templater 'dbt'"),
+        (JobOptions(rules=("LT01", "XX99")), None, BadConfig, "'rules': XX99"),
+        (JobOptions(exclude_rules=("nope",)), None, BadConfig, "'exclude_rules': nope"),
+        (JobOptions(), "[sqlfluff\ndialect = ansi\n", BadConfig, "not a valid .sqlfluff"),
+        (JobOptions(), "dialect = ansi\n", BadConfig, "no section headers"),
+        (JobOptions(), "[sqlfluff]\ndialect = nosuch\n", UnknownDialect, "'nosuch'"),
+        (JobOptions(), "[sqlfluff]\ntemplater = dbt\n", BadConfig, "unknown templater 'dbt'"),
+        (JobOptions(), "[sqlfluff]\nrules = LT01,ZZ01\n", BadConfig, "config rules"),
+        (
+            JobOptions(),
+            "[sqlfluff:templater:jinja]\nlibrary_path = /tmp\n",
+            BadConfig,
+            "loads Python code",
+        ),
+        (JobOptions(), "[sqlfluff]\n" + "x" * 100_001, BadConfig, "longer than"),
+    ],
+)
+def test_bad_options_are_refused_with_the_reason(
+    options: JobOptions, config: str | None, error: type[BadInput], fragment: str
+) -> None:
+    with pytest.raises(error) as caught:
+        validate(options, config)
+    assert fragment in str(caught.value)
+    assert isinstance(caught.value, BadInput)  # the API answers 400 with this message
+
+
+def test_good_options_pass_and_map_to_cli_overrides() -> None:
+    options = JobOptions(
+        dialect="postgres",
+        templater="placeholder",
+        rules=("LT01", "capitalisation", "aliasing.table"),
+        exclude_rules=("LT05",),
+    )
+    validate(
+        options,
+        "[sqlfluff]\nmax_line_length = 120\n[sqlfluff:rules:LT05]\nignore_comment_lines = True\n",
+    )
+    assert options.overrides() == {
+        "dialect": "postgres",
+        "templater": "placeholder",
+        "rules": "LT01,capitalisation,aliasing.table",
+        "exclude_rules": "LT05",
+    }
+    assert JobOptions.from_json(options.to_json(), legacy_dialect="ansi") == options
+    # Jobs stored before per-job options named only their dialect.
+    assert JobOptions.from_json(None, legacy_dialect="tsql").overrides() == {"dialect": "tsql"}
+
+
+def test_archive_configs_that_load_code_are_found(tmp_path: Path) -> None:
+    (tmp_path / "a/b").mkdir(parents=True)
+    (tmp_path / "a/.sqlfluff").write_text("[sqlfluff]\nexclude_rules = LT01\n")
+    assert find_unsafe_config(tmp_path) is None
+    (tmp_path / "a/b/tox.ini").write_text("[sqlfluff:templater:jinja]\nlibrary_path = lib\n")
+    message = find_unsafe_config(tmp_path)
+    assert message and "a/b/tox.ini" in message and "library_path" in message
+
+
+@pytest.mark.parametrize(
+    ("code", "overrides", "expected"),
+    [
+        ("PRS", {}, Severity.BLOCKER),
+        ("TMP", {}, Severity.BLOCKER),
+        ("LT01", {}, Severity.INFO),
+        ("RF02", {}, Severity.MAJOR),
+        ("AM04", {}, Severity.MAJOR),
+        ("ST06", {}, Severity.MINOR),
+        ("ZZ99", {}, Severity.MINOR),
+        ("LT05", {"LT": "MAJOR"}, Severity.MAJOR),
+        ("LT05", {"LT": "MAJOR", "LT05": "CRITICAL"}, Severity.CRITICAL),
+        ("lt05", {"LT05": "CRITICAL"}, Severity.CRITICAL),
+    ],
+)
+def test_severity_by_code_then_group_then_default(
+    code: str, overrides: dict[str, str], expected: Severity
+) -> None:
+    assert severity_of(code, overrides) == expected

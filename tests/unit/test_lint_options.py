@@ -1,0 +1,157 @@
+"""Per-job options on real files, through the code a Dask worker runs (`lint_file`), against
+the SQLFluff CLI with the same config: config layers in a ZIP's folders, the job's config text,
+rules, exclude_rules, templater; and fixes against `sqlfluff fix`."""
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.job_config import JobOptions, write_job_files
+from flows.lint import LintRequest, lint_file, service_overrides
+from tests.conftest import CORPUS
+from tests.support.oracle import cli_fix, cli_job_violations
+
+MAX_BYTES = 1_048_576
+JOB_CONFIG = (
+    "[sqlfluff]\nmax_line_length = 60\n"
+    "[sqlfluff:rules:capitalisation.keywords]\ncapitalisation_policy = lower\n"
+)
+POSTGRES = sorted((CORPUS / "mixed/postgres/ory-kratos").glob("*.sql"))[:6]
+
+
+def make_job_tree(root: Path, job_id: str, config_text: str | None) -> tuple[Path, list[Path]]:
+    """A job's folder as the flow leaves it: config layers, and an expanded archive with its own
+    `.sqlfluff` files (a postgres folder, a folder excluding LT05) beside plain ANSI files."""
+    write_job_files(root, job_id, "ansi", config_text)
+    extracted = root / f"jobs/{job_id}/extracted"
+    files: list[Path] = []
+    for name in ("q01.sql", "q02.sql", "q07.sql"):
+        files.append(extracted / name)
+    for name in ("q03.sql", "q09.sql"):
+        files.append(extracted / "quiet" / name)
+    for target in files:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(CORPUS / "tpch" / target.name, target)
+    (extracted / "quiet/.sqlfluff").write_text("[sqlfluff]\nexclude_rules = LT05,LT02\n")
+    pg = extracted / "pg"
+    pg.mkdir()
+    (pg / ".sqlfluff").write_text("[sqlfluff]\ndialect = postgres\n")
+    for source in POSTGRES:
+        shutil.copyfile(source, pg / source.name)
+        files.append(pg / source.name)
+    return extracted, files
+
+
+def lint_all(
+    root: Path, job_id: str, files: list[Path], options: JobOptions, fix: bool = False
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for i, source in enumerate(files):
+        result = root / f"jobs/{job_id}/results/t{i}.json"
+        outcome = lint_file(
+            LintRequest(
+                source=str(source),
+                display_name=source.name,
+                result=str(result),
+                overrides={**service_overrides(MAX_BYTES), **options.overrides()},
+                max_bytes=MAX_BYTES,
+                extra_config=str(root / f"jobs/{job_id}/job.sqlfluff")
+                if options.has_config
+                else None,
+                fix_dir=str(root / f"jobs/{job_id}/fixes") if fix else None,
+            )
+        )
+        assert outcome.ok, (source, outcome.error)
+        [record] = json.loads(result.read_text())
+        assert outcome.violation_count == len(record["violations"])
+        out[str(source.resolve())] = {"record": record, "outcome": outcome, "stem": f"t{i}"}
+    return out
+
+
+CASES = {
+    "config-only": ({}, JOB_CONFIG),
+    "rules-and-templater": (
+        {"rules": ["LT01", "LT05", "CP01", "AL01", "AM04"], "templater": "raw"},
+        JOB_CONFIG,
+    ),
+    "dialect-beats-folder-config": ({"dialect": "ansi", "exclude_rules": ["LT09"]}, None),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_options_and_config_layers_equal_the_cli(
+    shared_root: Path, tmp_path: Path, case: str
+) -> None:
+    raw, config_text = CASES[case]
+    options = JobOptions(
+        dialect=raw.get("dialect"),
+        templater=raw.get("templater"),
+        rules=tuple(raw.get("rules", ())),
+        exclude_rules=tuple(raw.get("exclude_rules", ())),
+        has_config=config_text is not None,
+    )
+    _, files = make_job_tree(shared_root, "job-x", config_text)
+    ours = lint_all(shared_root, "job-x", files, options)
+    expected = cli_job_violations(files, raw, config_text, MAX_BYTES, tmp_path / "oracle")
+    for path, got in ours.items():
+        assert got["record"]["violations"] == expected[path], path
+    effective = {
+        Path(p).parent.name + "/" + Path(p).name: g["outcome"].effective_config
+        for p, g in ours.items()
+    }
+    pg_file = f"pg/{POSTGRES[0].name}"
+    if "dialect" in raw:
+        assert effective[pg_file]["dialect"] == "ansi"  # the option beats the folder's config
+    else:
+        assert effective[pg_file]["dialect"] == "postgres"
+    assert effective["extracted/q01.sql"]["dialect"] == "ansi"
+    if "exclude_rules" not in raw:
+        assert effective["quiet/q03.sql"]["exclude_rules"] == "LT05,LT02"
+    # The layers change findings: otherwise this test could not tell them apart.
+    codes = {v["code"] for g in ours.values() for v in g["record"]["violations"]}
+    assert codes, "no findings at all: the comparison proves nothing"
+
+
+def test_fixed_files_equal_sqlfluff_fix(shared_root: Path, tmp_path: Path) -> None:
+    options = JobOptions(exclude_rules=("LT05",), has_config=True, fix=True)
+    extracted, files = make_job_tree(shared_root, "job-f", JOB_CONFIG)
+    for extra in (
+        "nasty/09-tsql-create-external-tables.crlf.sql",
+        "nasty/08-bigquery-baseline_clients_yearly_v1.jinja.sql",
+    ):
+        (extracted / "odd").mkdir(exist_ok=True)
+        shutil.copyfile(CORPUS / extra, extracted / "odd" / Path(extra).name)
+        files.append(extracted / "odd" / Path(extra).name)
+    (extracted / "odd/.sqlfluff").write_text("[sqlfluff]\ndialect = tsql\n")
+    # The jinja file is BigQuery: give it its own folder and dialect.
+    (extracted / "bq").mkdir()
+    jinja = extracted / "odd/08-bigquery-baseline_clients_yearly_v1.jinja.sql"
+    jinja.rename(extracted / "bq" / jinja.name)
+    files[files.index(jinja)] = extracted / "bq" / jinja.name
+    (extracted / "bq/.sqlfluff").write_text("[sqlfluff]\ndialect = bigquery\n")
+
+    ours = lint_all(shared_root, "job-f", files, options, fix=True)
+    # The CLI fixes a copy of the same tree in place.
+    copy_root = tmp_path / "copy"
+    shutil.copytree(
+        shared_root / "jobs/job-f",
+        copy_root / "jobs/job-f",
+        ignore=shutil.ignore_patterns("results", "fixes"),
+    )
+    copies = [copy_root / p.relative_to(shared_root) for p in files]
+    cli_fix(copies, {"exclude_rules": ["LT05"]}, JOB_CONFIG, MAX_BYTES, tmp_path / "oracle")
+    changed = 0
+    for source, copy in zip(files, copies, strict=True):
+        stem = ours[str(source.resolve())]["stem"]
+        fixed = (shared_root / f"jobs/job-f/fixes/{stem}.sql").read_bytes()
+        assert fixed == copy.read_bytes(), source
+        diff = (shared_root / f"jobs/job-f/fixes/{stem}.diff").read_text()
+        if fixed != source.read_bytes():
+            changed += 1
+            assert diff.startswith(f"--- a/{source.name}\n+++ b/{source.name}\n"), diff[:200]
+        else:
+            assert diff == ""
+    assert changed >= 5, "too few files changed by the fixer to show anything"
