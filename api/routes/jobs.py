@@ -9,6 +9,8 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from api.deps import SessionsDep, SettingsDep
 from api.schemas import (
@@ -102,16 +104,19 @@ def upload_job(
     suffix = PurePosixPath(name).suffix.lower()
     if suffix not in (".sql", ".zip"):
         raise BadInput(f"upload a .sql or .zip file, not {file.filename!r}")
-    options = LintOptionsIn(
-        dialect=dialect or None,
-        templater=templater or None,
-        rules=_rule_list(rules),
-        exclude_rules=_rule_list(exclude_rules),
-        config=config or None,
-    )
-    extras = JobExtras.model_validate(
-        {"fix": fix, "submitter": submitter or None, "callback_url": callback_url or None}
-    )
+    try:
+        options = LintOptionsIn(
+            dialect=dialect or None,
+            templater=templater or None,
+            rules=_rule_list(rules),
+            exclude_rules=_rule_list(exclude_rules),
+            config=config or None,
+        )
+        extras = JobExtras.model_validate(
+            {"fix": fix, "submitter": submitter or None, "callback_url": callback_url or None}
+        )
+    except ValidationError as exc:  # form fields: answered like a JSON body's (422)
+        raise RequestValidationError(exc.errors()) from None
     checked = check_options(options, extras.fix)
     job_id = repo.new_job_id()
     source_path = storage.upload_path(job_id, name)
