@@ -13,17 +13,23 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
+# Debian's Chromium renders the HTML report in its test (tests/support/browser.py).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
 install: $(VENV)/.installed
 
 up: install
 	$(PY) -m deployments.up
 
 # Everything that needs only SQLite and local processes (tests marked `mysql` need MariaDB).
-test: install
+test: install $(CHROMIUM)
 	$(PY) -m pytest -m "not mysql"
 
 # The tiers that touch the database, against MariaDB, plus the MariaDB-only fault tests.
-test-mysql: install
+test-mysql: install $(CHROMIUM)
 	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest tests/db tests/api tests/e2e tests/faults
 
 lint: install

@@ -1,11 +1,12 @@
-"""A recording stand-in for the Consul agent's HTTP API (no Consul agent can be installed here):
-the three calls the service makes, served by a real uvicorn in a thread on a free port."""
+"""Recording stand-ins served by a real uvicorn in a thread on a free port: the Consul agent's
+HTTP API (no Consul agent can be installed here: the three calls the service makes), and a
+receiver of job callbacks."""
 
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -54,8 +55,37 @@ class ConsulStandIn:
         )
 
 
+@dataclass
+class CallbackReceiver:
+    """Records every POST (headers, body); answers 500 to the first `fail_first` of them."""
+
+    fail_first: int = 0
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def app(self) -> Starlette:
+        async def hook(request: Request) -> Response:
+            self.received.append((dict(request.headers), await request.body()))
+            return Response(status_code=500 if len(self.received) <= self.fail_first else 204)
+
+        return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+
+
+class StandIn(Protocol):
+    port: int
+
+    def app(self) -> Starlette: ...
+
+
+S = TypeVar("S", bound=StandIn)
+
+
 @contextmanager
-def serving(stand_in: ConsulStandIn) -> Iterator[ConsulStandIn]:
+def serving(stand_in: S) -> Iterator[S]:
     config = uvicorn.Config(
         stand_in.app(), host="127.0.0.1", port=stand_in.port, log_level="warning"
     )
@@ -63,7 +93,7 @@ def serving(stand_in: ConsulStandIn) -> Iterator[ConsulStandIn]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        wait_for(lambda: server.started, 10, "Consul stand-in did not start", 0.02)
+        wait_for(lambda: server.started, 10, f"{type(stand_in).__name__} did not start", 0.02)
         yield stand_in
     finally:
         server.should_exit = True
