@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
-from db.models import LintingJob, LintingTask, LintingViolation, TaskStatus
+from db.models import LintingJob, LintingTask, Severity, TaskStatus
 from flows.job_config import JobOptions
 
 RuleCodes = Annotated[
@@ -173,33 +173,21 @@ class JobList(BaseModel):
 
 
 class ViolationOut(BaseModel):
+    """A row of `linting_violations` (build with `model_validate(row)`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     task_id: str
     file_name: str
     rule_code: str
     rule_name: str
-    severity: str
+    severity: Severity
     start_line: int
     start_pos: int
     end_line: int | None
     end_pos: int | None
     description: str
     warning: bool
-
-    @classmethod
-    def from_row(cls, row: LintingViolation) -> "ViolationOut":
-        return cls(
-            task_id=row.task_id,
-            file_name=row.file_name,
-            rule_code=row.rule_code,
-            rule_name=row.rule_name,
-            severity=row.severity.value,
-            start_line=row.start_line,
-            start_pos=row.start_pos,
-            end_line=row.end_line,
-            end_pos=row.end_pos,
-            description=row.description,
-            warning=row.warning,
-        )
 
 
 class ViolationPage(BaseModel):

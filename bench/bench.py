@@ -4,6 +4,7 @@ Run by hand (not a test), from the repository root, on an otherwise idle machine
 
     .venv/bin/python -m bench.bench                       # default folders, SQLite
     .venv/bin/python -m bench.bench --folder tpcds:ansi --synthetic 0
+    .venv/bin/python -m bench.bench --folder none --synthetic 0 --inline 0   # POST /lint only
     DATABASE_URL=mysql+pymysql://root@127.0.0.1:3306/sqlfluff_bench .venv/bin/python -m bench.bench
 
 It starts the whole system with `python -m deployments.up` (as `make up` does) on free ports and
@@ -208,17 +209,69 @@ def cpu_delta(before: dict[str, float], after: dict[str, float]) -> str:
     return ", ".join(f"{r} {after[r] - before.get(r, 0):.1f}" for r in after)
 
 
+LINT_NOW_QUERY = CORPUS / "tpch/q04.sql"  # 20 lines
+
+
+def lint_now_row(system: System, requests: int, work: Path, rust: bool) -> str:
+    """POST /lint latency on a warm service, beside SQLFluff's own in-process time for the
+    same text and one `sqlfluff lint` CLI run (what an editor would otherwise spawn)."""
+    sql = LINT_NOW_QUERY.read_text()
+    with httpx.Client(base_url=system.api, timeout=60) as http:
+        for _ in range(5):  # warm: the pool's Linter for these options
+            assert http.post("/lint", json={"sql": sql}).status_code == 200
+        times = []
+        for _ in range(requests):
+            t0 = time.perf_counter()
+            response = http.post("/lint", json={"sql": sql})
+            times.append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.text
+    times.sort()
+    own = [cpu_per_file([LINT_NOW_QUERY], "ansi", work, rust) for _ in range(5)]
+    cli = time_cli_file(LINT_NOW_QUERY, "ansi", work, rust)
+    pct = [times[int(len(times) * q) - 1] * 1000 for q in (0.5, 0.9, 0.99)]
+    return (
+        f"| POST /lint {LINT_NOW_QUERY.name} ({len(sql.splitlines())} lines), {requests} requests"
+        f" | p50 {pct[0]:.1f} ms | p90 {pct[1]:.1f} ms | p99 {pct[2]:.1f} ms | SQLFluff in-process"
+        f" {statistics.median(own) * 1000:.1f} ms | CLI process {cli * 1000:.0f} ms |"
+    )
+
+
+def time_cli_file(path: Path, dialect: str, work: Path, rust: bool) -> float:
+    cfg = work / "cli-one.sqlfluff"
+    cfg.write_text(effective_config_text(dialect, MAX_BYTES, rust))
+    t0 = time.perf_counter()
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "sqlfluff"),
+            "lint",
+            "--format",
+            "json",
+            "--config",
+            str(cfg),
+            str(path),
+        ],
+        capture_output=True,
+        check=False,
+    )
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--folder", action="append", help="corpus-relative folder:dialect")
+    parser.add_argument(
+        "--folder", action="append", help="corpus-relative folder:dialect ('none': no folders)"
+    )
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 2)
     parser.add_argument(
         "--synthetic", type=int, default=20_000, help="files in the synthetic archive (0: skip)"
     )
     parser.add_argument(
         "--inline", type=int, default=10, help="inline submissions for the latency median"
+    )
+    parser.add_argument(
+        "--lint-now", type=int, default=200, help="POST /lint requests for the latency figures"
     )
     parser.add_argument(
         "--rust", action="store_true", help="SQLFLUFF_USE_RUST_PARSER=true on both sides"
@@ -230,7 +283,7 @@ def main() -> None:
     # SIGTERM (and SIGINT, which a background job ignores) end the run through `finally`.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(1))
-    folders = args.folder or DEFAULT_FOLDERS
+    folders = [f for f in (args.folder or DEFAULT_FOLDERS) if f != "none"]
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     system = start_system(work / "data", args.rust)
     print(
@@ -300,6 +353,8 @@ def main() -> None:
                     f"{job2['job_status']} |",
                     flush=True,
                 )
+        if args.lint_now:
+            print(lint_now_row(system, args.lint_now, work, args.rust), flush=True)
         if args.inline:
             sql = (CORPUS / "tpch/q01.sql").read_text()
             times = [run_job(system, {"sql_content": sql})[0] for _ in range(args.inline)]

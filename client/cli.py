@@ -107,7 +107,7 @@ def wait(http: httpx.Client, job_id: str, timeout: float, err: Console) -> dict[
             time.sleep(0.5)
 
 
-def report(http: httpx.Client, job_id: str, fmt: str, summary: dict[str, Any] | None) -> bytes:
+def report(http: httpx.Client, job_id: str, fmt: str) -> bytes:
     if fmt == "json":
         response = http.get(f"/jobs/{job_id}/summary")
     else:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(job_id)
                 return 0
             summary = wait(http, job_id, args.timeout, err)
-            body = report(http, job_id, args.format, summary)
+            body = report(http, job_id, args.format)
     except httpx.HTTPError as exc:
         return _fail(err, f"the service at {args.api} did not answer: {exc}")
     if args.output:

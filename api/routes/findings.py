@@ -40,7 +40,7 @@ def read_violations(
         _job_or_404(session, job_id)
         total, rows = repo.list_violations(session, job_id, where, page, size)
     return ViolationPage(
-        total=total, page=page, size=size, items=[ViolationOut.from_row(r) for r in rows]
+        total=total, page=page, size=size, items=[ViolationOut.model_validate(r) for r in rows]
     )
 
 

@@ -24,7 +24,7 @@ def test_failed_run_retried_through_prefect_api(
     try:
         job_id = system.submit({"zip_file_path": "archives/retry.zip"})
         blocker = system.shared_root / f"jobs/{job_id}/results"
-        blocker.parent.mkdir(parents=True)
+        blocker.parent.mkdir(parents=True, exist_ok=True)  # the API made it (config layer)
         blocker.write_text("a file where the results folder should be")
     finally:
         os.kill(serve, signal.SIGCONT)
