@@ -111,6 +111,12 @@ def _linter(overrides_json: str, extra_config: str | None) -> Any:
     return Linter(config=config)
 
 
+@lru_cache(maxsize=256)
+def _folder_config(overrides_json: str, extra_config: str | None, folder: str) -> Any:
+    # The config of every file in a folder is the same: load its layers once per folder.
+    return _linter(overrides_json, extra_config).config.make_child_from_path(folder)
+
+
 def linter_for(request: LintRequest) -> Any:
     return _linter(json.dumps(request.overrides, sort_keys=True), request.extra_config)
 
@@ -136,7 +142,11 @@ def lint_file(request: LintRequest) -> FileOutcome:
             (request.source,), ignore_non_existent_files=False, retain_files=False
         )
         records = result.as_records()
-        file_config = linter.config.make_child_from_path(request.source)
+        file_config = _folder_config(
+            json.dumps(request.overrides, sort_keys=True),
+            request.extra_config,
+            os.path.dirname(request.source),
+        )
         effective = effective_summary(file_config)
         if len(records) == 1 and request.fix_dir:
             fix_error = _write_fix(linter, request, bool(file_config.get("fix_even_unparsable")))

@@ -17,7 +17,9 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     for line in sys.stdin:
         outcome = lint_file(LintRequest(**json.loads(line)))
-        replies.write(json.dumps(dataclasses.asdict(outcome)) + "\n")
+        # Shallow: `dataclasses.asdict` would deep-copy every violation first.
+        reply = {f.name: getattr(outcome, f.name) for f in dataclasses.fields(outcome)}
+        replies.write(json.dumps(reply) + "\n")
 
 
 if __name__ == "__main__":

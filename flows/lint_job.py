@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -89,12 +90,23 @@ def lint_batch(
         else None,
     )
 
-    def mirror(outcomes: list[repo.TaskOutcome]) -> None:
+    # Rows are written by one writer thread while the next files lint: the lint child never
+    # waits for the database. At most one write is in flight, so rows land in order.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mirror")
+    in_flight: Future[None] | None = None
+
+    def write_rows(outcomes: list[repo.TaskOutcome]) -> None:
         in_transaction(
             session_maker,
             lambda s: repo.mark_tasks(s, outcomes),
             give_up_after=settings.DB_RETRY_SECONDS,
         )
+
+    def mirror(outcomes: list[repo.TaskOutcome]) -> None:
+        nonlocal in_flight
+        if in_flight is not None:
+            in_flight.result()  # a write that gave up fails the batch (Prefect retries it)
+        in_flight = writer.submit(write_rows, outcomes)
 
     in_transaction(
         session_maker,
@@ -104,38 +116,41 @@ def lint_batch(
     done: list[repo.TaskOutcome] = []
     summary = {"files": len(files), "failed": 0, "violations": 0}
     last_mirror = time.monotonic()
-    for f in files:
-        result_rel = storage.result_path(job_id, f.task_id)
-        outcome = lint_with_limit(
-            replace(
-                base,
-                source=str(root / f.source_file_path),
-                display_name=f.file_name,
-                result=str(root / result_rel),
-            ),
-            timeout=settings.LINT_TIMEOUT_SECONDS,
-        )
-        if outcome.ok:
-            summary["violations"] += outcome.violation_count or 0
-        else:
-            summary["failed"] += 1
-        done.append(
-            repo.TaskOutcome(
-                task_id=f.task_id,
-                status=TaskStatus.SUCCESS if outcome.ok else TaskStatus.FAILURE,
-                result_file_path=result_rel if outcome.ok else None,
-                error_message=outcome.error,
-                violation_count=outcome.violation_count,
-                file_name=f.file_name,
-                job_id=job_id,
-                effective_config=_with_config_files(outcome.effective_config, root, f),
-                findings=tuple(findings(outcome.violations or [], settings.SEVERITY_OVERRIDES)),
+    with writer:  # waits for the last write, even if linting raised
+        for f in files:
+            result_rel = storage.result_path(job_id, f.task_id)
+            outcome = lint_with_limit(
+                replace(
+                    base,
+                    source=str(root / f.source_file_path),
+                    display_name=f.file_name,
+                    result=str(root / result_rel),
+                ),
+                timeout=settings.LINT_TIMEOUT_SECONDS,
             )
-        )
-        if time.monotonic() - last_mirror >= _MIRROR_EVERY_SECONDS:
-            mirror(done)
-            done, last_mirror = [], time.monotonic()
-    mirror(done)
+            if outcome.ok:
+                summary["violations"] += outcome.violation_count or 0
+            else:
+                summary["failed"] += 1
+            done.append(
+                repo.TaskOutcome(
+                    task_id=f.task_id,
+                    status=TaskStatus.SUCCESS if outcome.ok else TaskStatus.FAILURE,
+                    result_file_path=result_rel if outcome.ok else None,
+                    error_message=outcome.error,
+                    violation_count=outcome.violation_count,
+                    file_name=f.file_name,
+                    job_id=job_id,
+                    effective_config=_with_config_files(outcome.effective_config, root, f),
+                    findings=tuple(findings(outcome.violations or [], settings.SEVERITY_OVERRIDES)),
+                )
+            )
+            if time.monotonic() - last_mirror >= _MIRROR_EVERY_SECONDS:
+                mirror(done)
+                done, last_mirror = [], time.monotonic()
+        mirror(done)
+        assert in_flight is not None
+        in_flight.result()
     get_run_logger().info(
         "linted %d files: %d failed, %d violations",
         summary["files"],
