@@ -23,10 +23,10 @@ from prefect.exceptions import PrefectException
 from prefect.states import Crashed
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.trigger import trigger_lint_job
 from db import repo
 from db.models import JobStatus, LintingJob, utcnow
 from db.settings import Settings
+from flows.trigger import trigger_lint_job
 
 logger = logging.getLogger(__name__)
 

@@ -115,6 +115,10 @@ class JobOut(BaseModel):
     submitter: str | None
     options: dict[str, Any] | None = Field(description="The job's lint options.")
     callback_status: str | None
+    relint_of: str | None = Field(description="The original job, for a re-lint.")
+    relint_changes: dict[str, Any] | None = Field(
+        description="For a re-lint: findings added and removed against the original, by rule."
+    )
     progress: dict[str, int] = Field(description="Task counts by status.")
     sub_tasks: TaskPage
 
@@ -134,6 +138,8 @@ class JobOut(BaseModel):
             submitter=job.submitter,
             options=job.options,
             callback_status=job.callback_status,
+            relint_of=job.relint_of,
+            relint_changes=job.relint_changes,
             progress={k.value: v for k, v in counts.items()},
             sub_tasks=page,
         )
@@ -149,6 +155,8 @@ class JobListItem(BaseModel):
     created_at: datetime
     updated_at: datetime
     error_message: str | None
+    relint_of: str | None
+    relint_changes: dict[str, Any] | None
 
     @classmethod
     def from_row(cls, job: LintingJob) -> "JobListItem":
@@ -162,6 +170,8 @@ class JobListItem(BaseModel):
             created_at=job.created_at,
             updated_at=job.updated_at,
             error_message=job.error_message,
+            relint_of=job.relint_of,
+            relint_changes=job.relint_changes,
         )
 
 

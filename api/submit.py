@@ -8,11 +8,11 @@ from prefect.exceptions import PrefectException
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.schemas import JobExtras, LintOptionsIn
-from api.trigger import trigger_lint_job
 from db import repo
 from db.models import SubmissionType
 from db.settings import Settings
 from flows import job_config
+from flows.trigger import trigger_lint_job
 
 logger = logging.getLogger(__name__)
 

@@ -113,11 +113,16 @@ class LintingJob(Base):
     callback_url: Mapped[str | None] = mapped_column(String(2048))
     # Last outcome of the completion callback: "delivered (HTTP 200)" or why it was not.
     callback_status: Mapped[str | None] = mapped_column(String(1024))
+    # A re-lint (flow `relint`) names its original job, and records what changed against it:
+    # {"added": n, "removed": n, "added_by_rule": {...}, "removed_by_rule": {...}}.
+    relint_of: Mapped[str | None] = mapped_column(String(255))
+    relint_changes: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_linting_jobs_status", "status"),
         Index("ix_linting_jobs_submitter_created_at", "submitter", "created_at"),
         Index("ix_linting_jobs_created_at", "created_at"),
+        Index("ix_linting_jobs_relint_of", "relint_of"),
     )
 
 

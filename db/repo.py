@@ -6,6 +6,7 @@ step or a lint batch. Writes are idempotent: reruns of a job upsert on natural k
 
 import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -116,6 +117,7 @@ def insert_job(
     options: dict[str, object] | None = None,
     submitter: str | None = None,
     callback_url: str | None = None,
+    relint_of: str | None = None,
 ) -> LintingJob:
     """Add a job in ACCEPTED state."""
     job = LintingJob(
@@ -128,6 +130,7 @@ def insert_job(
         options=options,
         submitter=submitter,
         callback_url=callback_url,
+        relint_of=relint_of,
     )
     session.add(job)
     session.flush()
@@ -540,3 +543,52 @@ def summarize(session: Session, job_id: str, top: int) -> JobSummary:
         )
     ]
     return JobSummary(by_rule, by_severity, top_files)
+
+
+def relint_candidates(
+    session: Session,
+    created_before: datetime,
+    statuses: Sequence[JobStatus],
+    dialect: str | None,
+    limit: int,
+) -> list[LintingJob]:
+    """Original jobs (not re-lints themselves) to re-lint, oldest first."""
+    conditions = [
+        LintingJob.created_at <= created_before,
+        LintingJob.status.in_(list(statuses)),
+        LintingJob.relint_of.is_(None),
+    ]
+    if dialect is not None:
+        conditions.append(LintingJob.dialect == dialect)
+    return list(
+        session.scalars(
+            select(LintingJob).where(*conditions).order_by(LintingJob.created_at).limit(limit)
+        )
+    )
+
+
+def finding_keys(session: Session, job_id: str) -> Counter[tuple[str, str, int, int]]:
+    """A job's findings as a multiset of (file, rule, line, position), to compare two runs."""
+    rows = session.execute(
+        select(
+            LintingViolation.file_name,
+            LintingViolation.rule_code,
+            LintingViolation.start_line,
+            LintingViolation.start_pos,
+        ).where(LintingViolation.job_id == job_id)
+    )
+    return Counter((f, r, line, pos) for f, r, line, pos in rows)
+
+
+def set_relint_changes(session: Session, job_id: str, changes: dict[str, object]) -> None:
+    session.execute(
+        update(LintingJob).where(LintingJob.job_id == job_id).values(relint_changes=changes)
+    )
+
+
+def relints_of(session: Session, job_id: str) -> list[LintingJob]:
+    return list(
+        session.scalars(
+            select(LintingJob).where(LintingJob.relint_of == job_id).order_by(LintingJob.id)
+        )
+    )

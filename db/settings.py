@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     INLINE_TIMEOUT_SECONDS: float = Field(
         default=10.0, gt=0, description="Time limit of one POST /lint request (504)."
     )
+    RELINT_DEPLOYMENT: str = Field(
+        default="relint/relint", description="flow-name/deployment-name of the bulk re-lint."
+    )
+    RELINT_CRON: str = Field(
+        default="",
+        description="Cron schedule of the bulk re-lint, e.g. '0 3 * * *'; empty: on demand only.",
+    )
+    RELINT_OLDER_THAN_HOURS: float = Field(
+        default=24.0, ge=0, description="Scheduled re-lints take jobs at least this old."
+    )
+    RELINT_LIMIT: int = Field(default=50, ge=1, description="Jobs per scheduled re-lint.")
     CALLBACK_SECRET: str = Field(
         default="", description="HMAC-SHA256 key signing job callbacks; empty: unsigned."
     )

@@ -25,11 +25,11 @@ from api.schemas import (
     TaskPage,
 )
 from api.submit import accept_job, check_options
-from api.trigger import trigger_lint_job
 from db import repo
 from db.models import FINAL_JOB_STATUSES, JobStatus, SubmissionType, TaskStatus
 from flows import storage
 from flows.errors import BadInput, NotAZip
+from flows.trigger import trigger_lint_job
 
 router = APIRouter(tags=["jobs"])
 logger = logging.getLogger(__name__)
@@ -189,6 +189,15 @@ def read_job(
     total = sum(counts.values())
     items = [TaskItem.from_row(r) for r in rows]
     return JobOut.from_rows(job, counts, TaskPage(total=total, page=page, size=size, items=items))
+
+
+@router.get("/jobs/{job_id}/relints", response_model=list[JobListItem])
+def read_relints(job_id: str, sessions: SessionsDep) -> list[JobListItem]:
+    """The re-lints of a job (flow `relint`), oldest first, each with what changed."""
+    with sessions() as session:
+        if repo.get_job(session, job_id) is None:
+            raise HTTPException(404, "Job not found")
+        return [JobListItem.from_row(j) for j in repo.relints_of(session, job_id)]
 
 
 @router.post("/jobs/{job_id}/retry", status_code=202, response_model=JobAccepted)

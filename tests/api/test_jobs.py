@@ -7,10 +7,10 @@ from fastapi.testclient import TestClient
 from prefect import get_client
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.trigger import trigger_lint_job
 from db import repo
 from db.models import JobStatus, SubmissionType
 from db.settings import Settings
+from flows.trigger import trigger_lint_job
 
 
 def test_inline_sql_is_stored_and_triggers_one_flow_run(

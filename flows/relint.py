@@ -1,0 +1,133 @@
+"""The `relint` flow: re-lint stored SQL with the current SQLFluff and configuration.
+
+Selects original jobs by age, status and dialect; for each, a new job on the same stored source
+with the same options (linked by `relint_of`) is linted by the `lint-job` deployment, as any job;
+then what changed is recorded on the new job: findings added and removed, by rule, compared as
+(file, rule, line, position). Run on a cron schedule (RELINT_CRON) or on demand from the Prefect
+UI or CLI (`prefect deployment run relint/relint`).
+"""
+
+import time
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from prefect import flow, get_run_logger
+from sqlalchemy.orm import Session
+
+from db import repo
+from db.engine import sessions
+from db.models import FINAL_JOB_STATUSES, JobStatus, utcnow
+from db.retry import in_transaction
+from db.settings import get_settings
+from flows.job_config import JobOptions, job_config_path, write_job_files
+from flows.trigger import trigger_lint_job
+
+RELINT_SUBMITTER = "relint"
+
+
+def changes_between(
+    before: Counter[tuple[str, str, int, int]], after: Counter[tuple[str, str, int, int]]
+) -> dict[str, Any]:
+    """Findings added and removed from one run to the next, in all and by rule."""
+    added, removed = after - before, before - after
+
+    def by_rule(found: Counter[tuple[str, str, int, int]]) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for (_, rule, _, _), n in found.items():
+            counts[rule] += n
+        return dict(sorted(counts.items()))
+
+    return {
+        "added": sum(added.values()),
+        "removed": sum(removed.values()),
+        "added_by_rule": by_rule(added),
+        "removed_by_rule": by_rule(removed),
+    }
+
+
+@flow(name="relint", flow_run_name="relint-{limit}-older-than-{older_than_hours}h")
+def relint(
+    older_than_hours: float = 24.0,
+    statuses: list[JobStatus] = [JobStatus.COMPLETED, JobStatus.PARTIALLY_COMPLETED],  # noqa: B006 - Prefect parameters are copied per run
+    dialect: str | None = None,
+    limit: int = 50,
+    wait_timeout_seconds: float = 3600.0,
+) -> dict[str, Any]:
+    """Re-lint up to `limit` jobs created over `older_than_hours` ago with one of `statuses`
+    (and `dialect`, if given); returns counts and the changes per original job."""
+    log = get_run_logger()
+    settings = get_settings()
+    session_maker = sessions(settings.DATABASE_URL)
+    root = settings.NFS_SHARE_ROOT_PATH
+
+    def write(work: Any) -> Any:
+        return in_transaction(session_maker, work, give_up_after=settings.DB_RETRY_SECONDS)
+
+    cutoff = utcnow() - timedelta(hours=older_than_hours)
+    with session_maker() as session:
+        originals = repo.relint_candidates(session, cutoff, statuses, dialect, limit)
+    pairs: list[tuple[str, str]] = []
+    skipped: dict[str, str] = {}
+    for job in originals:
+        options = JobOptions.from_json(job.options, legacy_dialect=job.dialect)
+        config_file = root / job_config_path(job.job_id)
+        if not (root / job.source_path).is_file():
+            skipped[job.job_id] = f"its source {job.source_path} is gone"
+            continue
+        if options.has_config and not config_file.is_file():
+            skipped[job.job_id] = f"its config {job_config_path(job.job_id)} is gone"
+            continue
+        new_id = repo.new_job_id()
+        config_text = config_file.read_text("utf-8") if options.has_config else None
+        write_job_files(root, new_id, settings.SQLFLUFF_DIALECT, config_text)
+
+        def insert(session: Session, job: Any = job, new_id: str = new_id) -> None:
+            repo.insert_job(
+                session,
+                new_id,
+                job.submission_type,
+                job.source_path,
+                job.dialect,
+                options=job.options,
+                submitter=RELINT_SUBMITTER,
+                relint_of=job.job_id,
+            )
+
+        write(insert)
+        flow_run_id = trigger_lint_job(settings.LINT_DEPLOYMENT, new_id)
+        write(lambda s, new_id=new_id, run=flow_run_id: repo.set_flow_run_id(s, new_id, run))
+        pairs.append((job.job_id, new_id))
+        log.info("re-linting %s as %s", job.job_id, new_id)
+    for job_id, reason in skipped.items():
+        log.warning("not re-linting %s: %s", job_id, reason)
+
+    _wait_final(session_maker, [new for _, new in pairs], wait_timeout_seconds)
+    changes: dict[str, Any] = {}
+    for original, new_id in pairs:
+        with session_maker() as session:
+            change = changes_between(
+                repo.finding_keys(session, original), repo.finding_keys(session, new_id)
+            )
+        change["original"] = original
+        write(lambda s, new_id=new_id, change=change: repo.set_relint_changes(s, new_id, change))
+        changes[new_id] = change
+        log.info("%s -> %s: +%d -%d findings", original, new_id, change["added"], change["removed"])
+    return {"relinted": len(pairs), "skipped": skipped, "changes": changes}
+
+
+def _wait_final(session_maker: Any, job_ids: list[str], timeout: float) -> None:
+    """Wait until every job is final (their lint-job runs end them, or the reconciler does)."""
+    deadline = time.monotonic() + timeout
+    waiting = set(job_ids)
+    while waiting:
+        with session_maker() as session:
+            for job_id in list(waiting):
+                job = repo.get_job(session, job_id)
+                if job is None or job.status in FINAL_JOB_STATUSES:
+                    waiting.discard(job_id)
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(waiting)} re-lint jobs not final after {timeout:g} s")
+        time.sleep(2)

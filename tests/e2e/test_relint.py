@@ -1,0 +1,85 @@
+"""The `relint` deployment end to end: run on demand through Prefect's API (as the UI's Run
+button does), it re-lints a stored job as a new linked job and records what changed."""
+
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import LintingViolation, Severity
+from deployments.processes import wait_for
+from tests.conftest import CORPUS
+from tests.support.system import System
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+
+def test_relint_on_demand_records_changes(
+    system: System, session_maker: sessionmaker[Session], tmp_path: Path
+) -> None:
+    original = system.submit({"sql_content": (CORPUS / "tpch/q07.sql").read_text()})
+    assert system.wait_final(original)["job_status"] == "COMPLETED"
+    # What an older SQLFluff might have said: two findings fewer, one that no longer fires.
+    with session_maker.begin() as s:
+        rows = list(
+            s.scalars(
+                select(LintingViolation)
+                .where(LintingViolation.job_id == original)
+                .order_by(LintingViolation.id)
+            )
+        )
+        assert len(rows) >= 3, "q07 needs findings for this test"
+        dropped = rows[:2]
+        s.execute(delete(LintingViolation).where(LintingViolation.id.in_([r.id for r in dropped])))
+        s.add(
+            LintingViolation(
+                job_id=original,
+                task_id=rows[2].task_id,
+                file_name=rows[2].file_name,
+                rule_code="ZZ99",
+                rule_name="gone.rule",
+                start_line=1,
+                start_pos=1,
+                description="a rule of an older version",
+                severity=Severity.MINOR,
+                warning=False,
+            )
+        )
+    deployment = httpx.get(f"{system.prefect_api}/deployments/name/relint/relint").json()
+    assert deployment["schedules"] == []  # off by default on the embedded run
+    run = httpx.post(
+        f"{system.prefect_api}/deployments/{deployment['id']}/create_flow_run",
+        json={"parameters": {"older_than_hours": 0, "limit": 10}},
+    ).json()
+
+    def ended() -> dict[str, object] | None:
+        state = httpx.get(f"{system.prefect_api}/flow_runs/{run['id']}").json()
+        return state if state["state_type"] in {"COMPLETED", "FAILED", "CRASHED"} else None
+
+    final = wait_for(ended, 180, lambda: f"relint run not over\n{system.logs()}", 0.5)
+    assert final["state_type"] == "COMPLETED", final
+
+    relints = httpx.get(f"{system.api}/jobs/{original}/relints").json()
+    assert len(relints) == 1
+    [relinted] = relints
+    assert relinted["relint_of"] == original and relinted["job_status"] == "COMPLETED"
+    assert relinted["submitter"] == "relint"
+    expected_added: dict[str, int] = {}
+    for r in dropped:
+        expected_added[r.rule_code] = expected_added.get(r.rule_code, 0) + 1
+    assert relinted["relint_changes"] == {
+        "original": original,
+        "added": 2,
+        "removed": 1,
+        "added_by_rule": dict(sorted(expected_added.items())),
+        "removed_by_rule": {"ZZ99": 1},
+    }
+    # Same stored SQL, same config: the same result as the original's.
+    results = []
+    for job_id in (original, relinted["job_id"]):
+        [task] = system.job(job_id)["sub_tasks"]["items"]
+        results.append(httpx.get(f"{system.api}/tasks/{task['task_id']}/result").json())
+    assert results[0] == results[1]
+    assert system.job(relinted["job_id"])["source_path"] == system.job(original)["source_path"]
