@@ -15,6 +15,7 @@ from api.consul import ConsulKeeper
 from api.errors import register_handlers
 from api.inline_lint import InlinePool
 from api.logging import configure_logging
+from api.metrics import install as install_metrics
 from api.reconcile import reconcile_forever
 from api.routes import findings, health, jobs, lint_now, tasks
 from db.engine import make_engine, make_sessionmaker
@@ -63,6 +64,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     register_handlers(app)
+    install_metrics(app)
     for module in (jobs, findings, tasks, lint_now, health):
         app.include_router(module.router)
     return app

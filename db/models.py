@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -145,6 +146,8 @@ class LintingTask(Base):
     violation_count: Mapped[int | None] = mapped_column(Integer)
     # Dialect, templater, rules... SQLFluff applied to this file, and the config files it read.
     effective_config: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # Wall time of linting the file (GET /metrics' lint duration histogram).
+    lint_seconds: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         Index(

@@ -9,9 +9,9 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
 
@@ -78,6 +78,7 @@ class TaskOutcome:
     job_id: str = ""
     effective_config: dict[str, object] | None = None
     findings: tuple[Finding, ...] = ()
+    lint_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,7 @@ def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
             error_message=bindparam("t_error"),
             violation_count=bindparam("t_count"),
             effective_config=bindparam("t_config", type_=LintingTask.effective_config.type),
+            lint_seconds=bindparam("t_seconds"),
             updated_at=bindparam("t_at"),
         )
     )
@@ -309,6 +311,7 @@ def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
                 "t_error": o.error_message,
                 "t_count": o.violation_count,
                 "t_config": o.effective_config,
+                "t_seconds": o.lint_seconds,
                 "t_at": now,
             }
             for o in outcomes
@@ -591,4 +594,56 @@ def relints_of(session: Session, job_id: str) -> list[LintingJob]:
         session.scalars(
             select(LintingJob).where(LintingJob.relint_of == job_id).order_by(LintingJob.id)
         )
+    )
+
+
+LINT_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+@dataclass(frozen=True)
+class ServiceCounts:
+    """What GET /metrics reports from the tables."""
+
+    jobs: dict[JobStatus, int]
+    tasks: dict[TaskStatus, int]
+    finished_last_minute: int
+    lint_buckets: list[tuple[float, int]]  # (upper bound, files at or under it), cumulative
+    lint_count: int
+    lint_sum: float
+
+
+def service_counts(session: Session, now: datetime) -> ServiceCounts:
+    jobs = dict.fromkeys(JobStatus, 0)
+    for status, n in session.execute(
+        select(LintingJob.status, func.count()).group_by(LintingJob.status)
+    ):
+        jobs[JobStatus(status)] = n
+    tasks = dict.fromkeys(TaskStatus, 0)
+    for status, n in session.execute(
+        select(LintingTask.status, func.count()).group_by(LintingTask.status)
+    ):
+        tasks[TaskStatus(status)] = n
+    finished = session.scalar(
+        select(func.count())
+        .select_from(LintingTask)
+        .where(
+            LintingTask.status.in_([TaskStatus.SUCCESS, TaskStatus.FAILURE]),
+            LintingTask.updated_at >= now - timedelta(seconds=60),
+        )
+    )
+    seconds = LintingTask.lint_seconds
+    row = session.execute(
+        select(
+            func.count(seconds),
+            func.coalesce(func.sum(seconds), 0.0),
+            *(func.sum(case((seconds <= bound, 1), else_=0)) for bound in LINT_SECONDS_BUCKETS),
+        )
+    ).one()
+    return ServiceCounts(
+        jobs,
+        tasks,
+        finished or 0,
+        [(bound, int(n or 0)) for bound, n in zip(LINT_SECONDS_BUCKETS, row[2:], strict=True)],
+        int(row[0] or 0),
+        float(row[1] or 0.0),
     )

@@ -119,6 +119,7 @@ def lint_batch(
     with writer:  # waits for the last write, even if linting raised
         for f in files:
             result_rel = storage.result_path(job_id, f.task_id)
+            started = time.monotonic()
             outcome = lint_with_limit(
                 replace(
                     base,
@@ -143,6 +144,7 @@ def lint_batch(
                     job_id=job_id,
                     effective_config=_with_config_files(outcome.effective_config, root, f),
                     findings=tuple(findings(outcome.violations or [], settings.SEVERITY_OVERRIDES)),
+                    lint_seconds=time.monotonic() - started,
                 )
             )
             if time.monotonic() - last_mirror >= _MIRROR_EVERY_SECONDS:
