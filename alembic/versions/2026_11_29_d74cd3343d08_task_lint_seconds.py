@@ -8,8 +8,8 @@ Create Date: 2026-11-29 05:47:20.185159
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
 
+from alembic import op
 
 revision: str = "d74cd3343d08"
 down_revision: str | None = "fa519e823530"

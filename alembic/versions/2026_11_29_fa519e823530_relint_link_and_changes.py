@@ -8,8 +8,8 @@ Create Date: 2026-11-29 05:44:35.649819
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
 
+from alembic import op
 
 revision: str = "fa519e823530"
 down_revision: str | None = "e4fbb6707cfc"
