@@ -14,11 +14,11 @@ from api.callbacks import callbacks_forever
 from api.consul import ConsulKeeper
 from api.errors import register_handlers
 from api.inline_lint import InlinePool
-from api.logging import configure_logging
 from api.metrics import install as install_metrics
 from api.reconcile import reconcile_forever
 from api.routes import findings, health, jobs, lint_now, tasks
 from db.engine import make_engine, make_sessionmaker
+from db.logs import configure_logging
 from db.settings import get_settings
 from flows.job_config import check_dialect
 
@@ -57,7 +57,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    configure_logging()
+    configure_logging(get_settings())
     app = FastAPI(
         title="sqlfluff-service",
         description="SQLFluff findings for SQL statements and ZIP archives.",

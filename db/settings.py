@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="How often the registration is checked and renewed."
     )
     SQLFLUFF_DIALECT: str = Field(default="ansi", min_length=1)
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Level of the service's own loggers in every process."
+    )
+    LOG_FORMAT: Literal["json", "text"] = Field(
+        default="json", description="json: one object per line; text: for a terminal."
+    )
     SEVERITY_OVERRIDES: dict[str, Literal["INFO", "MINOR", "MAJOR", "CRITICAL", "BLOCKER"]] = Field(
         default_factory=dict,
         description='JSON: rule code or group to severity, e.g. {"LT05": "MAJOR", "CP": '

@@ -4,8 +4,14 @@ The one module that reads settings at import: the runner imports it in a fresh p
 every flow run, with the environment of the serve/worker process.
 """
 
+from db.logs import configure_logging
 from db.settings import load_settings_or_exit
 from flows.lint_job import lint_job as _lint_job
+from flows.relint import relint
 from flows.runner import task_runner
 
-lint_job = _lint_job.with_options(task_runner=task_runner(load_settings_or_exit()))
+_settings = load_settings_or_exit()
+configure_logging(_settings)
+lint_job = _lint_job.with_options(task_runner=task_runner(_settings))
+
+__all__ = ["lint_job", "relint"]

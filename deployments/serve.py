@@ -13,11 +13,12 @@ from prefect import serve
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
 
+from db.logs import configure_logging
 from db.settings import Settings, load_settings_or_exit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = "deployments/entrypoints.py:lint_job"
-RELINT_ENTRYPOINT = "flows/relint.py:relint"
+RELINT_ENTRYPOINT = "deployments/entrypoints.py:relint"
 
 
 def relint_deployment(settings: Settings) -> RunnerDeployment:
@@ -44,6 +45,7 @@ def relint_deployment(settings: Settings) -> RunnerDeployment:
 
 def main() -> None:
     settings = load_settings_or_exit()
+    configure_logging(settings)
     os.chdir(REPO_ROOT)
     flow_name, deployment_name = settings.LINT_DEPLOYMENT.split("/", 1)
     deployment = RunnerDeployment.from_entrypoint(

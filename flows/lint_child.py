@@ -9,12 +9,15 @@ import json
 import os
 import sys
 
+from db.logs import configure_logging
+from db.settings import get_settings
 from flows.lint import LintRequest, lint_file
 
 
 def main() -> None:
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    configure_logging(get_settings())
     for line in sys.stdin:
         outcome = lint_file(LintRequest(**json.loads(line)))
         # Shallow: `dataclasses.asdict` would deep-copy every violation first.

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
 from prefect.runtime import flow_run as current_flow_run
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import repo
 from db.engine import sessions
+from db.logs import log_context
 from db.models import JobStatus, SubmissionType, TaskStatus
 from db.retry import in_transaction
 from db.settings import Settings, get_settings
@@ -69,6 +70,17 @@ def lint_batch(
     Safe to run twice (Dask re-runs a task whose worker died): results are replaced atomically
     and rows are updated by task id, never inserted.
     """
+    with log_context(
+        job_id=job_id,
+        flow_run_id=str(current_flow_run.id or ""),
+        task_run_id=str(current_task_run.id or ""),
+    ):
+        return _lint_files(files, job_id, options)
+
+
+def _lint_files(
+    files: list[repo.PendingFile], job_id: str, options: dict[str, Any]
+) -> dict[str, int]:
     settings = get_settings()
     root = settings.NFS_SHARE_ROOT_PATH
     session_maker = sessions(settings.DATABASE_URL)
@@ -133,6 +145,9 @@ def lint_batch(
                 summary["violations"] += outcome.violation_count or 0
             else:
                 summary["failed"] += 1
+                logger.warning(
+                    "%s not linted: %s", f.file_name, outcome.error, extra={"task_id": f.task_id}
+                )
             done.append(
                 repo.TaskOutcome(
                     task_id=f.task_id,
@@ -153,7 +168,7 @@ def lint_batch(
         mirror(done)
         assert in_flight is not None
         in_flight.result()
-    get_run_logger().info(
+    logger.info(
         "linted %d files: %d failed, %d violations",
         summary["files"],
         summary["failed"],
@@ -293,7 +308,12 @@ def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, dict[str
 )
 def lint_job(job_id: str) -> dict[str, Any]:
     """Lint every SQL file of a job and set its final status (SPEC §7)."""
-    log = get_run_logger()
+    with log_context(job_id=job_id, flow_run_id=str(current_flow_run.id or "")):
+        return _run_job(job_id)
+
+
+def _run_job(job_id: str) -> dict[str, Any]:
+    log = logger  # also shown in the Prefect UI (PREFECT_LOGGING_EXTRA_LOGGERS)
     settings = get_settings()
     session_maker = sessions(settings.DATABASE_URL)
     patience = settings.DB_RETRY_SECONDS

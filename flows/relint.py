@@ -7,12 +7,13 @@ then what changed is recorded on the new job: findings added and removed, by rul
 UI or CLI (`prefect deployment run relint/relint`).
 """
 
+import logging
 import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from sqlalchemy.orm import Session
 
 from db import repo
@@ -24,6 +25,7 @@ from flows.job_config import JobOptions, job_config_path, write_job_files
 from flows.trigger import trigger_lint_job
 
 RELINT_SUBMITTER = "relint"
+logger = logging.getLogger(__name__)
 
 
 def changes_between(
@@ -56,7 +58,7 @@ def relint(
 ) -> dict[str, Any]:
     """Re-lint up to `limit` jobs created over `older_than_hours` ago with one of `statuses`
     (and `dialect`, if given); returns counts and the changes per original job."""
-    log = get_run_logger()
+    log = logger  # also shown in the Prefect UI (PREFECT_LOGGING_EXTRA_LOGGERS)
     settings = get_settings()
     session_maker = sessions(settings.DATABASE_URL)
     root = settings.NFS_SHARE_ROOT_PATH

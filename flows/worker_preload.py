@@ -7,6 +7,7 @@ import logging
 import threading
 from typing import Any
 
+from db.logs import configure_logging
 from db.settings import get_settings
 from flows.lint import warm_up
 
@@ -15,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 def dask_setup(worker: Any) -> None:
     settings = get_settings()
+    configure_logging(settings)
 
     def _warm() -> None:
         # Import the task's module (and so Prefect's engine) now, not on the first job: ~2 s of

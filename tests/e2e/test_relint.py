@@ -1,6 +1,7 @@
 """The `relint` deployment end to end: run on demand through Prefect's API (as the UI's Run
 button does), it re-lints a stored job as a new linked job and records what changed."""
 
+import json
 from pathlib import Path
 
 import httpx
@@ -83,3 +84,43 @@ def test_relint_on_demand_records_changes(
         results.append(httpx.get(f"{system.api}/tasks/{task['task_id']}/result").json())
     assert results[0] == results[1]
     assert system.job(relinted["job_id"])["source_path"] == system.job(original)["source_path"]
+
+
+def json_lines(path: Path) -> list[dict[str, object]]:
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue
+    return found
+
+
+def test_logs_are_json_lines_with_job_context(system: System) -> None:
+    job_id = system.submit({"sql_content": "select a from t\n"})
+    body = system.wait_final(job_id)
+    run_id = body["flow_run_id"]
+    [task] = body["sub_tasks"]["items"]
+    logs = system.data / "logs"
+
+    def ours(role: str) -> list[dict[str, object]]:
+        return [e for e in json_lines(logs / f"{role}.log") if e.get("job_id") == job_id]
+
+    api = ours("api")
+    assert any(e["msg"] == "job accepted" for e in api), api
+    flow = [e for e in ours("serve") if e["logger"] == "flows.lint_job"]
+    assert any("files to lint" in str(e["msg"]) and e["flow_run_id"] == run_id for e in flow)
+    batch = [e for e in ours("dask-cluster") if str(e["msg"]).startswith("linted 1 files")]
+    assert batch and batch[0]["flow_run_id"] == run_id and batch[0]["task_run_id"]
+    assert task["status"] == "SUCCESS"
+
+    # The same records reach the Prefect UI (sent in batches, so they may trail the job).
+    def in_ui() -> list[dict[str, object]] | None:
+        entries = httpx.post(
+            f"{system.prefect_api}/logs/filter",
+            json={"logs": {"flow_run_id": {"any_": [run_id]}}, "limit": 200},
+        ).json()
+        return entries if any("files to lint" in e["message"] for e in entries) else None
+
+    wait_for(in_ui, 30, f"the flow's log lines never reached the Prefect API\n{system.logs()}")
