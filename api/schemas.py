@@ -115,6 +115,7 @@ class JobOut(BaseModel):
     submitter: str | None
     options: dict[str, Any] | None = Field(description="The job's lint options.")
     callback_status: str | None
+    api_key_id: str | None = Field(description="The API key that submitted the job.")
     relint_of: str | None = Field(description="The original job, for a re-lint.")
     relint_changes: dict[str, Any] | None = Field(
         description="For a re-lint: findings added and removed against the original, by rule."
@@ -138,6 +139,7 @@ class JobOut(BaseModel):
             submitter=job.submitter,
             options=job.options,
             callback_status=job.callback_status,
+            api_key_id=job.api_key_id,
             relint_of=job.relint_of,
             relint_changes=job.relint_changes,
             progress={k.value: v for k, v in counts.items()},

@@ -37,6 +37,7 @@ def accept_job(
     checked: job_config.JobOptions,
     config_text: str | None,
     extras: JobExtras,
+    api_key_id: str | None = None,
 ) -> str:
     """Store the job and start its flow run; the source is on the share, the options checked
     (`check_options`).
@@ -59,6 +60,7 @@ def accept_job(
             options=checked.to_json(),
             submitter=extras.submitter,
             callback_url=str(extras.callback_url) if extras.callback_url else None,
+            api_key_id=api_key_id,
         )
     logger.info("job accepted", extra={"job_id": job_id})
     try:

@@ -6,6 +6,7 @@ Exit codes: 0 no findings at or above --fail-on; 1 there are; 2 the job or the r
 
 import argparse
 import io
+import os
 import sys
 import time
 import zipfile
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 1 when findings of this severity or worse exist (with --wait)",
     )
     submit.add_argument("--timeout", type=float, default=3600, help="seconds to wait at most")
+    submit.add_argument("--api-key", help="the service's API key (or SQLFLUFF_SERVICE_API_KEY)")
+    from api.keys_admin import add_parser
+
+    add_parser(sub)
     return parser
 
 
@@ -130,11 +135,17 @@ def _fail(err: Console, message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "keys":
+        from api.keys_admin import run
+
+        return run(args)
     err = Console(stderr=True)
     if not args.path.exists():
         return _fail(err, f"{args.path} does not exist")
     try:
-        with httpx.Client(base_url=args.api, timeout=60) as http:
+        key = args.api_key or os.environ.get("SQLFLUFF_SERVICE_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        with httpx.Client(base_url=args.api, timeout=60, headers=headers) as http:
             job_id = submit(args, http, err)
             if not args.wait:
                 print(job_id)

@@ -118,12 +118,15 @@ class LintingJob(Base):
     # {"added": n, "removed": n, "added_by_rule": {...}, "removed_by_rule": {...}}.
     relint_of: Mapped[str | None] = mapped_column(String(255))
     relint_changes: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # The API key that submitted the job (its public id), when keys are in use.
+    api_key_id: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         Index("ix_linting_jobs_status", "status"),
         Index("ix_linting_jobs_submitter_created_at", "submitter", "created_at"),
         Index("ix_linting_jobs_created_at", "created_at"),
         Index("ix_linting_jobs_relint_of", "relint_of"),
+        Index("ix_linting_jobs_api_key_id_created_at", "api_key_id", "created_at"),
     )
 
 
@@ -185,3 +188,17 @@ class LintingViolation(Base):
         Index("ix_linting_violations_job_id_rule_code", "job_id", "rule_code"),
         Index("ix_linting_violations_job_id_severity", "job_id", "severity"),
     )
+
+
+class ApiKey(Base):
+    """An API key: its public id, the SHA-256 of the whole key (never the key), who it is for."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from db.models import (
     FINAL_JOB_STATUSES,
     SEVERITY_RANK,
+    ApiKey,
     JobStatus,
     LintingJob,
     LintingTask,
@@ -89,6 +90,7 @@ class JobFilter:
     submitter: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    api_key_id: str | None = None  # set: only the jobs of this key
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ def insert_job(
     submitter: str | None = None,
     callback_url: str | None = None,
     relint_of: str | None = None,
+    api_key_id: str | None = None,
 ) -> LintingJob:
     """Add a job in ACCEPTED state."""
     job = LintingJob(
@@ -132,6 +135,7 @@ def insert_job(
         submitter=submitter,
         callback_url=callback_url,
         relint_of=relint_of,
+        api_key_id=api_key_id,
     )
     session.add(job)
     session.flush()
@@ -441,6 +445,8 @@ def list_jobs(
         conditions.append(LintingJob.status == where.status)
     if where.submitter is not None:
         conditions.append(LintingJob.submitter == where.submitter)
+    if where.api_key_id is not None:
+        conditions.append(LintingJob.api_key_id == where.api_key_id)
     if where.since is not None:
         conditions.append(LintingJob.created_at >= where.since)
     if where.until is not None:
@@ -647,3 +653,29 @@ def service_counts(session: Session, now: datetime) -> ServiceCounts:
         int(row[0] or 0),
         float(row[1] or 0.0),
     )
+
+
+def add_api_key(session: Session, key_id: str, key_hash: str, name: str, admin: bool) -> None:
+    session.add(ApiKey(key_id=key_id, key_hash=key_hash, name=name, is_admin=admin))
+    session.flush()
+
+
+def get_api_key(session: Session, key_id: str) -> ApiKey | None:
+    return session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+
+
+def revoke_api_key(session: Session, key_id: str) -> bool:
+    result = session.execute(
+        update(ApiKey)
+        .where(ApiKey.key_id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def set_job_api_key(session: Session, job_id: str, key_id: str) -> None:
+    session.execute(update(LintingJob).where(LintingJob.job_id == job_id).values(api_key_id=key_id))

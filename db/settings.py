@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     INLINE_TIMEOUT_SECONDS: float = Field(
         default=10.0, gt=0, description="Time limit of one POST /lint request (504)."
     )
+    API_KEYS_REQUIRED: bool = Field(
+        default=False,
+        description="Every route but /health, /metrics and the docs needs an API key "
+        "(`sqlfluff-service keys create`).",
+    )
     RELINT_DEPLOYMENT: str = Field(
         default="relint/relint", description="flow-name/deployment-name of the bulk re-lint."
     )

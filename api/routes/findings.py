@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from api import reports
+from api.auth import Caller, CallerDep, check_may_read
 from api.deps import SessionsDep, SettingsDep
 from api.schemas import JobSummaryOut, ViolationOut, ViolationPage
 from api.summaries import job_summary
@@ -16,10 +17,11 @@ from db.models import LintingJob, Severity
 router = APIRouter(tags=["findings"])
 
 
-def _job_or_404(session: Session, job_id: str) -> LintingJob:
+def _job_or_404(session: Session, job_id: str, who: Caller) -> LintingJob:
     job = repo.get_job(session, job_id)
     if job is None:
         raise HTTPException(404, "Job not found")
+    check_may_read(who, job)
     return job
 
 
@@ -27,6 +29,7 @@ def _job_or_404(session: Session, job_id: str) -> LintingJob:
 def read_violations(
     job_id: str,
     sessions: SessionsDep,
+    who: CallerDep,
     rule: Annotated[str | None, Query(description="A rule code, e.g. LT01.")] = None,
     severity: Annotated[Severity | None, Query(description="Exactly this severity.")] = None,
     min_severity: Annotated[Severity | None, Query(description="This severity or worse.")] = None,
@@ -37,7 +40,7 @@ def read_violations(
     """The job's findings, by file and position."""
     where = repo.ViolationFilter(rule, severity, min_severity, file)
     with sessions() as session:
-        _job_or_404(session, job_id)
+        _job_or_404(session, job_id, who)
         total, rows = repo.list_violations(session, job_id, where, page, size)
     return ViolationPage(
         total=total, page=page, size=size, items=[ViolationOut.model_validate(r) for r in rows]
@@ -48,10 +51,12 @@ def read_violations(
 def read_summary(
     job_id: str,
     sessions: SessionsDep,
+    who: CallerDep,
     top: int = Query(10, ge=1, le=1000, description="How many of the worst files to list."),
 ) -> JobSummaryOut:
     """Counts by task status, rule and severity; the worst files; progress while it runs."""
     with sessions() as session:
+        _job_or_404(session, job_id, who)
         summary = job_summary(session, job_id, top)
     if summary is None:
         raise HTTPException(404, "Job not found")
@@ -67,11 +72,12 @@ def read_report(
     job_id: str,
     settings: SettingsDep,
     sessions: SessionsDep,
+    who: CallerDep,
     format: Literal["sarif", "junit", "csv", "html"] = "sarif",  # noqa: A002 - the API's word
 ) -> Response:
     """The job's findings as SARIF 2.1.0, JUnit XML, CSV or a standalone HTML page."""
     with sessions() as session:
-        job = _job_or_404(session, job_id)
+        job = _job_or_404(session, job_id, who)
         tasks = repo.all_tasks(session, job_id)
         violations = repo.all_violations(session, job_id)
     data = reports.JobReportData(job, tasks, violations, settings.NFS_SHARE_ROOT_PATH)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from api.auth import CallerDep, check_may_read
 from api.deps import SessionsDep, SettingsDep
 from api.schemas import (
     JobAccepted,
@@ -39,7 +40,9 @@ _COPY_CHUNK = 1024 * 1024
 
 
 @router.post("/jobs", status_code=202, response_model=JobAccepted)
-def create_job(body: JobCreate, settings: SettingsDep, sessions: SessionsDep) -> JobAccepted:
+def create_job(
+    body: JobCreate, settings: SettingsDep, sessions: SessionsDep, who: CallerDep
+) -> JobAccepted:
     """Accept SQL text or a ZIP under the shared root, with lint options, and start linting."""
     if (body.sql_content is None) == (body.zip_file_path is None):
         raise BadInput(BOTH_OR_NEITHER)
@@ -61,7 +64,9 @@ def create_job(body: JobCreate, settings: SettingsDep, sessions: SessionsDep) ->
             raise NotAZip(f"{body.zip_file_path} is not a ZIP archive")
         source_path = archive.relative_to(root).as_posix()
         submission = SubmissionType.ZIP_ARCHIVE
-    accept_job(settings, sessions, job_id, submission, source_path, checked, body.config, body)
+    accept_job(
+        settings, sessions, job_id, submission, source_path, checked, body.config, body, who.key_id
+    )
     return JobAccepted(job_id=job_id)
 
 
@@ -85,6 +90,7 @@ def upload_job(
     request: Request,
     settings: SettingsDep,
     sessions: SessionsDep,
+    who: CallerDep,
     file: Annotated[UploadFile, File(description="A .sql file or a .zip of .sql files.")],
     dialect: Annotated[str | None, Form()] = None,
     templater: Annotated[str | None, Form()] = None,
@@ -129,7 +135,17 @@ def upload_job(
         target.unlink()
         raise NotAZip(f"{file.filename} is not a ZIP archive")
     submission = SubmissionType.ZIP_ARCHIVE if suffix == ".zip" else SubmissionType.SINGLE_FILE
-    accept_job(settings, sessions, job_id, submission, source_path, checked, options.config, extras)
+    accept_job(
+        settings,
+        sessions,
+        job_id,
+        submission,
+        source_path,
+        checked,
+        options.config,
+        extras,
+        who.key_id,
+    )
     return JobAccepted(job_id=job_id)
 
 
@@ -151,6 +167,7 @@ def _store_upload(file: UploadFile, path: Path, limit: int) -> int:
 @router.get("/jobs", response_model=JobList)
 def list_jobs(
     sessions: SessionsDep,
+    who: CallerDep,
     status: JobStatus | None = None,
     submitter: str | None = None,
     since: Annotated[datetime | None, Query(description="Created at or after (UTC).")] = None,
@@ -158,8 +175,11 @@ def list_jobs(
     page: int = Query(1, ge=1),
     size: int = Query(20, ge=1, le=500),
 ) -> JobList:
-    """Jobs, newest first, filtered by status, submitter and creation time."""
-    where = repo.JobFilter(status, submitter, _naive_utc(since), _naive_utc(until))
+    """Jobs, newest first, filtered by status, submitter and creation time (with API keys: the
+    caller's own jobs, or all for an admin key)."""
+    where = repo.JobFilter(
+        status, submitter, _naive_utc(since), _naive_utc(until), who.only_own_jobs
+    )
     with sessions() as session:
         total, rows = repo.list_jobs(session, where, page, size)
     return JobList(total=total, page=page, size=size, items=[JobListItem.from_row(r) for r in rows])
@@ -176,6 +196,7 @@ def _naive_utc(moment: datetime | None) -> datetime | None:
 def read_job(
     job_id: str,
     sessions: SessionsDep,
+    who: CallerDep,
     page: int = Query(1, ge=1),
     size: int = Query(10, ge=1, le=1000),
 ) -> JobOut:
@@ -184,6 +205,7 @@ def read_job(
         job = repo.get_job(session, job_id)
         if job is None:
             raise HTTPException(404, "Job not found")
+        check_may_read(who, job)
         rows = repo.page_tasks(session, job_id, page, size)
         counts = repo.task_counts(session, job_id)
     total = sum(counts.values())
@@ -192,22 +214,27 @@ def read_job(
 
 
 @router.get("/jobs/{job_id}/relints", response_model=list[JobListItem])
-def read_relints(job_id: str, sessions: SessionsDep) -> list[JobListItem]:
+def read_relints(job_id: str, sessions: SessionsDep, who: CallerDep) -> list[JobListItem]:
     """The re-lints of a job (flow `relint`), oldest first, each with what changed."""
     with sessions() as session:
-        if repo.get_job(session, job_id) is None:
+        job = repo.get_job(session, job_id)
+        if job is None:
             raise HTTPException(404, "Job not found")
+        check_may_read(who, job)
         return [JobListItem.from_row(j) for j in repo.relints_of(session, job_id)]
 
 
 @router.post("/jobs/{job_id}/retry", status_code=202, response_model=JobAccepted)
-def retry_job(job_id: str, settings: SettingsDep, sessions: SessionsDep) -> JobAccepted:
+def retry_job(
+    job_id: str, settings: SettingsDep, sessions: SessionsDep, who: CallerDep
+) -> JobAccepted:
     """Run the job's flow again (a new flow run, visible in the Prefect UI); it lints only the
     files that are not SUCCESS."""
     with sessions() as session:
         job = repo.get_job(session, job_id)
         if job is None:
             raise HTTPException(404, "Job not found")
+        check_may_read(who, job)
         counts = repo.task_counts(session, job_id)
     if job.status not in FINAL_JOB_STATUSES:
         raise HTTPException(409, f"job is {job.status.value}; retry it once it has ended")

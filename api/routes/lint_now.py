@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
+from api.auth import CallerDep
 from api.deps import SettingsDep
 from api.inline_lint import InlinePool, InlineTimeout, PoolFull
 from api.schemas import LintNow
@@ -20,7 +21,9 @@ router = APIRouter(tags=["lint"])
         504: {"description": "Linting took over INLINE_TIMEOUT_SECONDS."},
     },
 )
-async def lint_now(body: LintNow, request: Request, settings: SettingsDep) -> dict[str, Any]:
+async def lint_now(
+    body: LintNow, request: Request, settings: SettingsDep, who: CallerDep
+) -> dict[str, Any]:
     """Lint up to INLINE_MAX_BYTES of SQL synchronously, with the same options as a job
     (no fix). Violations are SQLFluff's, each with its severity."""
     size = len(body.sql.encode("utf-8"))

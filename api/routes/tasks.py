@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
+from api.auth import Caller, CallerDep, check_may_read
 from api.deps import SessionsDep, SettingsDep
 from db import repo
 from db.models import LintingTask, TaskStatus
@@ -14,11 +15,13 @@ from flows.job_config import JobOptions
 router = APIRouter(tags=["tasks"])
 
 
-def _succeeded_task(sessions: SessionsDep, task_id: str) -> LintingTask:
+def _succeeded_task(sessions: SessionsDep, task_id: str, who: Caller) -> LintingTask:
     with sessions() as session:
         task = repo.get_task(session, task_id)
-    if task is None:
+        job = repo.get_job(session, task.job_id) if task else None
+    if task is None or job is None:
         raise HTTPException(404, "Task not found")
+    check_may_read(who, job)
     if task.status == TaskStatus.FAILURE:
         raise HTTPException(409, f"Task failed, it has no result: {task.error_message}")
     if task.status != TaskStatus.SUCCESS or not task.result_file_path:
@@ -27,17 +30,21 @@ def _succeeded_task(sessions: SessionsDep, task_id: str) -> LintingTask:
 
 
 @router.get("/tasks/{task_id}/result", response_class=FileResponse)
-def read_result(task_id: str, settings: SettingsDep, sessions: SessionsDep) -> FileResponse:
+def read_result(
+    task_id: str, settings: SettingsDep, sessions: SessionsDep, who: CallerDep
+) -> FileResponse:
     """The SQLFluff JSON of one file (as `sqlfluff lint --format json` prints it)."""
-    task = _succeeded_task(sessions, task_id)
+    task = _succeeded_task(sessions, task_id, who)
     path = settings.NFS_SHARE_ROOT_PATH / str(task.result_file_path)
     if not path.is_file():
         raise HTTPException(404, "Result file not found")
     return FileResponse(path, media_type="application/json")
 
 
-def _fix_output(settings: SettingsDep, sessions: SessionsDep, task_id: str, suffix: str) -> Path:
-    task = _succeeded_task(sessions, task_id)
+def _fix_output(
+    settings: SettingsDep, sessions: SessionsDep, who: Caller, task_id: str, suffix: str
+) -> Path:
+    task = _succeeded_task(sessions, task_id, who)
     with sessions() as session:
         job = repo.get_job(session, task.job_id)
     assert job is not None  # a task's job is a foreign key
@@ -50,15 +57,19 @@ def _fix_output(settings: SettingsDep, sessions: SessionsDep, task_id: str, suff
 
 
 @router.get("/tasks/{task_id}/fixed", response_class=FileResponse)
-def read_fixed(task_id: str, settings: SettingsDep, sessions: SessionsDep) -> FileResponse:
+def read_fixed(
+    task_id: str, settings: SettingsDep, sessions: SessionsDep, who: CallerDep
+) -> FileResponse:
     """The file as `sqlfluff fix` leaves it (same bytes and encoding); unchanged if nothing
     could be fixed."""
-    path = _fix_output(settings, sessions, task_id, ".sql")
+    path = _fix_output(settings, sessions, who, task_id, ".sql")
     return FileResponse(path, media_type="application/sql")
 
 
 @router.get("/tasks/{task_id}/diff", response_class=FileResponse)
-def read_diff(task_id: str, settings: SettingsDep, sessions: SessionsDep) -> FileResponse:
+def read_diff(
+    task_id: str, settings: SettingsDep, sessions: SessionsDep, who: CallerDep
+) -> FileResponse:
     """A unified diff from the submitted file to the fixed one (empty if nothing changed)."""
-    path = _fix_output(settings, sessions, task_id, ".diff")
+    path = _fix_output(settings, sessions, who, task_id, ".diff")
     return FileResponse(path, media_type="text/x-diff; charset=utf-8")

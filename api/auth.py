@@ -1,0 +1,90 @@
+"""Optional API keys (API_KEYS_REQUIRED; off on the embedded run).
+
+A key is `sfs_<key_id>_<secret>`; only its SHA-256 is stored, with its public `key_id`. It is
+sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`. With keys required, every route but
+/health, /metrics and the docs needs one (401); a job belongs to the key that submitted it, and
+only that key or an admin key may read or act on it (403). A key sent while keys are optional is
+still checked and recorded on the jobs it submits.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from db import repo
+from db.models import LintingJob
+from db.settings import Settings, get_settings
+
+PREFIX = "sfs"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a key's id and whether it is an admin; key_id None without a key."""
+
+    key_id: str | None = None
+    is_admin: bool = False
+
+    def may_read(self, job: LintingJob) -> bool:
+        return self.key_id is None or self.is_admin or job.api_key_id == self.key_id
+
+    @property
+    def only_own_jobs(self) -> str | None:
+        """The key whose jobs a listing is limited to, or None for all."""
+        return None if self.key_id is None or self.is_admin else self.key_id
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh (key_id, full key)."""
+    key_id = secrets.token_hex(6)
+    return key_id, f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+
+
+def _presented(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def caller(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> Caller:
+    """The route dependency: who is calling, or 401."""
+    key = _presented(request)
+    if key is None:
+        if settings.API_KEYS_REQUIRED:
+            raise _unauthorized(
+                "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+            )
+        return Caller()
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX:
+        raise _unauthorized("malformed API key")
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    with sessions() as session:
+        stored = repo.get_api_key(session, parts[1])
+    if stored is None or not hmac.compare_digest(stored.key_hash, hash_key(key)):
+        raise _unauthorized("unknown API key")
+    if stored.revoked_at is not None:
+        raise _unauthorized("this API key was revoked")
+    return Caller(stored.key_id, stored.is_admin)
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def check_may_read(who: Caller, job: LintingJob) -> None:
+    if not who.may_read(job):
+        raise HTTPException(403, "this job belongs to another API key")
