@@ -25,6 +25,8 @@ def main() -> None:
         host="127.0.0.1",
         scheduler_port=settings.DASK_SCHEDULER_PORT,
         dashboard_address=None,
+        # No HTTP server per worker: its /health on a random port could answer for another's.
+        worker_dashboard_address=None,
         preload=["flows.worker_preload"],
     ) as cluster:
         sys.stdout.write(f"DASK_SCHEDULER_ADDRESS={cluster.scheduler_address}\n")

@@ -91,10 +91,14 @@ def wait_for(
         time.sleep(interval)
 
 
-def http_ok(url: str) -> bool:
+def http_ok(url: str, expect: object = None) -> bool:
+    """Whether `url` answers 200 (and, with `expect`, that JSON body)."""
     try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
+        response = httpx.get(url, timeout=2)
+        if response.status_code != 200:
+            return False
+        return expect is None or response.json() == expect
+    except (httpx.HTTPError, ValueError):
         return False
 
 

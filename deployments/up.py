@@ -175,7 +175,8 @@ class Supervisor:
             env,
         )
         api = f"http://{s.API_HOST}:{s.API_PORT}"
-        self.ready("api", lambda: http_ok(f"{api}/health"), log)
+        # Our API, not whatever else might hold the port: its health answer is ours.
+        self.ready("api", lambda: http_ok(f"{api}/health", expect={"status": "ok"}), log)
         ui = prefect_api.removesuffix("/api")
         sys.stdout.write(
             f"sqlfluff-service is up.\n  API docs:   {api}/docs\n  Prefect UI: {ui}\n"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Flow-run host: a Prefect process worker on the `sqlfluff` pool; it starts `lint-job` and
+# `relint` flow runs as local processes (they send their lint tasks to the Dask scheduler).
+. "$(dirname "$0")/_env.sh"
+export PREFECT_LOGGING_EXTRA_LOGGERS="${PREFECT_LOGGING_EXTRA_LOGGERS:-flows,db}"
+exec prefect worker start --pool "${PREFECT_WORK_POOL:-sqlfluff}" --type process \
+  --limit "${FLOW_RUN_LIMIT:-8}"
