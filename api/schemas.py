@@ -88,6 +88,7 @@ class TaskItem(BaseModel):
                 "result_file_path": row.result_file_path,
                 "violation_count": row.violation_count,
                 "effective_config": row.effective_config,
+                "lint_host": row.lint_host,
             }
         elif row.status == TaskStatus.FAILURE:
             extra = {"error_message": row.error_message}

@@ -151,6 +151,8 @@ class LintingTask(Base):
     effective_config: Mapped[dict[str, object] | None] = mapped_column(JSON)
     # Wall time of linting the file (GET /metrics' lint duration histogram).
     lint_seconds: Mapped[float | None] = mapped_column(Float)
+    # Which Dask worker (its name; the host name outside Dask) linted the file.
+    lint_host: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
         Index(

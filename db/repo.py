@@ -80,6 +80,7 @@ class TaskOutcome:
     effective_config: dict[str, object] | None = None
     findings: tuple[Finding, ...] = ()
     lint_seconds: float | None = None
+    lint_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,7 @@ def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
             violation_count=bindparam("t_count"),
             effective_config=bindparam("t_config", type_=LintingTask.effective_config.type),
             lint_seconds=bindparam("t_seconds"),
+            lint_host=bindparam("t_host"),
             updated_at=bindparam("t_at"),
         )
     )
@@ -316,6 +318,7 @@ def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
                 "t_count": o.violation_count,
                 "t_config": o.effective_config,
                 "t_seconds": o.lint_seconds,
+                "t_host": o.lint_host,
                 "t_at": now,
             }
             for o in outcomes
@@ -323,13 +326,23 @@ def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
     )
 
 
-def mark_in_progress(session: Session, task_ids: Sequence[str]) -> None:
-    if task_ids:
-        session.execute(
-            update(LintingTask)
-            .where(LintingTask.task_id.in_(task_ids), LintingTask.status != TaskStatus.SUCCESS)
-            .values(status=TaskStatus.IN_PROGRESS, updated_at=utcnow())
+def mark_in_progress(session: Session, task_ids: Sequence[str]) -> set[str]:
+    """Mark the tasks not yet SUCCESS as IN_PROGRESS and return the ids of those that are
+    SUCCESS already (a batch run again after its worker was lost skips them)."""
+    if not task_ids:
+        return set()
+    session.execute(
+        update(LintingTask)
+        .where(LintingTask.task_id.in_(task_ids), LintingTask.status != TaskStatus.SUCCESS)
+        .values(status=TaskStatus.IN_PROGRESS, updated_at=utcnow())
+    )
+    return set(
+        session.scalars(
+            select(LintingTask.task_id).where(
+                LintingTask.task_id.in_(task_ids), LintingTask.status == TaskStatus.SUCCESS
+            )
         )
+    )
 
 
 def task_counts(session: Session, job_id: str) -> dict[TaskStatus, int]:

@@ -10,6 +10,7 @@ database is away (`db.retry`), and a heartbeat marks the job alive for the recon
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -120,11 +121,15 @@ def _lint_files(
             in_flight.result()  # a write that gave up fails the batch (Prefect retries it)
         in_flight = writer.submit(write_rows, outcomes)
 
-    in_transaction(
+    # Dask runs a batch again when its worker is lost, results already held there included:
+    # files that reached SUCCESS meanwhile (rows and result files are on shared storage) stay.
+    already: set[str] = in_transaction(
         session_maker,
         lambda s: repo.mark_in_progress(s, [f.task_id for f in files]),
         give_up_after=settings.DB_RETRY_SECONDS,
     )
+    files = [f for f in files if f.task_id not in already]
+    host = _worker_name()
     done: list[repo.TaskOutcome] = []
     summary = {"files": len(files), "failed": 0, "violations": 0}
     last_mirror = time.monotonic()
@@ -160,6 +165,7 @@ def _lint_files(
                     effective_config=_with_config_files(outcome.effective_config, root, f),
                     findings=tuple(findings(outcome.violations or [], settings.SEVERITY_OVERRIDES)),
                     lint_seconds=time.monotonic() - started,
+                    lint_host=host,
                 )
             )
             if time.monotonic() - last_mirror >= _MIRROR_EVERY_SECONDS:
@@ -175,6 +181,16 @@ def _lint_files(
         summary["violations"],
     )
     return summary
+
+
+def _worker_name() -> str:
+    """The Dask worker running this batch (its name), or this host's name outside Dask."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)[:255]
+    except ValueError:
+        return socket.gethostname()
 
 
 def findings(

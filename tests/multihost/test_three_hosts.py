@@ -1,0 +1,320 @@
+"""The system as three hosts on one machine: an API host (API, Prefect server, serve process,
+Dask scheduler) and two worker hosts (a `dask worker` each, started by the production script
+`deployments/bin/dask-worker.sh`), in network namespaces joined by a bridge; they share one
+directory as their NFS root and one SQLite file as their database. Shows a job's files linted
+on both worker hosts, and a job completing when one worker host is cut off mid-job.
+
+Needs root and `ip netns` (as CI has); it fails, never skips, without them.
+"""
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.engine import make_engine, make_sessionmaker
+from db.models import LintingTask, TaskStatus
+from deployments.processes import start, stop, tail, wait_for
+from tests.conftest import CORPUS
+from tests.support.databases import REPO_ROOT, migrate
+from tests.support.factories import folder_entries, make_zip
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+FINAL = {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED"}
+
+
+def sh(*args: str) -> None:
+    proc = subprocess.run(args, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(args)}: {proc.stderr}"
+
+
+@dataclass
+class Net:
+    """A bridge in the root namespace and one namespace per host, each with an address."""
+
+    tag: str
+    subnet: str
+    hosts: dict[str, str] = field(default_factory=dict)  # host -> address
+
+    def ns(self, host: str) -> str:
+        return f"sfs{self.tag}{host}"
+
+    def veth(self, host: str) -> str:
+        return f"v{self.tag}{host}"  # root side; the host side is this + "p"
+
+    def add(self, host: str, last_octet: int) -> None:
+        ns, veth = self.ns(host), self.veth(host)
+        address = f"{self.subnet}.{last_octet}"
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", veth, "type", "veth", "peer", "name", veth + "p")
+        sh("ip", "link", "set", veth + "p", "netns", ns)
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{address}/24", "dev", veth + "p")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", veth + "p", "up")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        sh("ip", "link", "set", veth, "master", f"sfsbr{self.tag}")
+        sh("ip", "link", "set", veth, "up")
+        self.hosts[host] = address
+
+    def cut(self, host: str) -> None:
+        sh("ip", "link", "set", self.veth(host), "down")
+
+
+@contextlib.contextmanager
+def network() -> Iterator[Net]:
+    tag = str(os.getpid() % 1000)
+    net = Net(tag=tag, subnet=f"10.{200 + os.getpid() % 50}.{os.getpid() % 250}")
+    bridge = f"sfsbr{tag}"
+    try:
+        sh("ip", "link", "add", bridge, "type", "bridge")
+        sh("ip", "addr", "add", f"{net.subnet}.1/24", "dev", bridge)
+        sh("ip", "link", "set", bridge, "up")
+        for host, octet in (("a", 10), ("w1", 11), ("w2", 12)):
+            net.add(host, octet)
+        yield net
+    finally:
+        for host in ("a", "w1", "w2"):
+            subprocess.run(["ip", "link", "del", net.veth(host)], capture_output=True)
+            subprocess.run(["ip", "netns", "del", net.ns(host)], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+@dataclass
+class Cluster:
+    api: str
+    prefect_api: str
+    shared: Path
+    database_url: str
+    net: Net
+    logs: Path
+
+    def tails(self) -> str:
+        return "\n".join(f"--- {p.name}\n{tail(p)}" for p in sorted(self.logs.glob("*.log")))
+
+    def submit_zip(self, name: str, entries: dict[str, bytes]) -> str:
+        make_zip(self.shared / f"archives/{name}.zip", entries)
+        response = httpx.post(
+            f"{self.api}/jobs", json={"zip_file_path": f"archives/{name}.zip"}, timeout=30
+        )
+        assert response.status_code == 202, response.text
+        return str(response.json()["job_id"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.api}/jobs/{job_id}", timeout=30).json())
+
+    def wait_final(self, job_id: str, timeout: float = 300) -> dict[str, Any]:
+        def final() -> dict[str, Any] | None:
+            body = self.job(job_id)
+            return body if body["job_status"] in FINAL else None
+
+        return wait_for(final, timeout, lambda: f"{job_id} not final\n{self.tails()}", 0.5)
+
+    def hosts_by_file(self, job_id: str) -> dict[str, str | None]:
+        """Each file's worker, after checking every row is SUCCESS."""
+        engine = make_engine(self.database_url)
+        try:
+            with make_sessionmaker(engine)() as session:
+                rows = _rows(session, job_id)
+        finally:
+            engine.dispose()
+        assert all(r.status == TaskStatus.SUCCESS for r in rows), [
+            (r.file_name, r.status, r.error_message) for r in rows if r.status != "SUCCESS"
+        ]
+        return {r.file_name: r.lint_host for r in rows}
+
+
+def _rows(session: Session, job_id: str) -> list[LintingTask]:
+    return list(session.scalars(select(LintingTask).where(LintingTask.job_id == job_id)))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    assert os.geteuid() == 0, "the multi-host test needs root for `ip netns`"
+    base = tmp_path_factory.mktemp("hosts")
+    shared, logs = base / "share", base / "logs"
+    shared.mkdir()
+    logs.mkdir()
+    database_url = f"sqlite:///{base / 'service.db'}"
+    migrate(database_url)
+    procs: list[subprocess.Popen[bytes]] = []
+    with network() as net:
+        a = net.hosts["a"]
+        prefect_api = f"http://{a}:4200/api"
+        scheduler = f"tcp://{a}:8786"
+        common = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        common.update(
+            DATABASE_URL=database_url,
+            NFS_SHARE_ROOT_PATH=str(shared),
+            DATA_DIR=str(base / "data"),
+            PREFECT_API_URL=prefect_api,
+            PREFECT_HOME=str(base / "prefect"),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            DASK_SCHEDULER_ADDRESS=scheduler,
+            RESULT_CACHE_ENABLED="false",
+            SQLFLUFF_SERVICE_ENV=str(base / "no.env"),
+            # A cut-off worker is given up after 5 s, not 5 minutes.
+            DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL="5s",
+            DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="3s",
+        )
+
+        def run(host: str, role: str, args: list[str], **env: str) -> None:
+            command = ["ip", "netns", "exec", net.ns(host), *args]
+            procs.append(start(command, {**common, **env}, logs / f"{role}.log", cwd=REPO_ROOT))
+
+        py = sys.executable
+        try:
+            run(
+                "a",
+                "prefect-server",
+                [
+                    str(Path(py).parent / "prefect"),
+                    "server",
+                    "start",
+                    "--host",
+                    a,
+                    "--port",
+                    "4200",
+                ],
+            )
+            wait_for(
+                lambda: _ok(f"{prefect_api}/health"), 120, lambda: tail(logs / "prefect-server.log")
+            )
+            run(
+                "a",
+                "dask-scheduler",
+                ["deployments/bin/dask-scheduler.sh"],
+                DASK_SCHEDULER_HOST=a,
+                DASK_DASHBOARD_ADDRESS=f"{a}:0",
+            )
+            for host in ("w1", "w2"):
+                run(
+                    host,
+                    f"dask-worker-{host}",
+                    ["deployments/bin/dask-worker.sh"],
+                    DASK_WORKERS_PER_HOST="1",
+                    DASK_WORKER_HOST=net.hosts[host],
+                    DASK_WORKER_NAME=host,
+                    SQLFLUFF_SERVICE_VENV=str(Path(py).parent.parent),
+                )
+            run(
+                "a",
+                "serve",
+                [py, "-m", "deployments.serve"],
+                PREFECT_RUNNER_POLL_FREQUENCY="1",
+                PREFECT_LOGGING_EXTRA_LOGGERS="flows,db",
+            )
+            run(
+                "a",
+                "api",
+                [
+                    py,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "api.main:create_app",
+                    "--host",
+                    a,
+                    "--port",
+                    "8000",
+                ],
+            )
+            api = f"http://{a}:8000"
+            wait_for(
+                lambda: _ok(f"{api}/health"),
+                180,
+                lambda: "\n".join(tail(p) for p in logs.glob("*.log")),
+            )
+            wait_for(
+                lambda: _workers(scheduler_info(net, a)) == {"w1", "w2"},
+                120,
+                lambda: "\n".join(tail(p) for p in logs.glob("*.log")),
+            )
+            yield Cluster(api, prefect_api, shared, database_url, net, logs)
+        finally:
+            for proc in reversed(procs):
+                stop(proc, grace=15)
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def scheduler_info(net: Net, address: str) -> dict[str, Any]:
+    """The scheduler's worker list, asked from inside the API host's namespace."""
+    code = (
+        "import json; from distributed import Client; "
+        f"c = Client('tcp://{address}:8786', timeout=5); "
+        "print(json.dumps([w['name'] for w in c.scheduler_info()['workers'].values()])); c.close()"
+    )
+    proc = subprocess.run(
+        ["ip", "netns", "exec", net.ns("a"), sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return {"workers": proc.stdout.strip(), "err": proc.stderr[-500:]}
+
+
+def _workers(info: dict[str, Any]) -> set[str]:
+    import json
+
+    try:
+        return {str(n) for n in json.loads(info["workers"])}
+    except ValueError:
+        return set()
+
+
+def test_files_are_linted_on_both_worker_hosts(cluster: Cluster) -> None:
+    entries = {
+        **folder_entries(CORPUS / "tpch", "tpch"),
+        **folder_entries(CORPUS / "tpcds", "tpcds"),
+    }
+    job_id = cluster.submit_zip("both", entries)
+    body = cluster.wait_final(job_id)
+    assert body["job_status"] == "COMPLETED", body
+    hosts = cluster.hosts_by_file(job_id)
+    assert set(hosts) == set(entries)
+    assert set(hosts.values()) == {"w1", "w2"}, hosts
+
+
+def test_job_completes_when_a_worker_host_is_cut_off(cluster: Cluster) -> None:
+    folder = CORPUS / "dbt/cal-itp-data-infra/models"
+    entries = folder_entries(folder, "m")
+    job_id = cluster.submit_zip("cut", entries)
+
+    def some_done() -> bool | None:
+        body = cluster.job(job_id)
+        return body["progress"]["SUCCESS"] >= 60 or None
+
+    wait_for(some_done, 300, lambda: f"job not progressing\n{cluster.tails()}", 0.5)
+    cluster.net.cut("w1")
+    engine = make_engine(cluster.database_url)
+    with make_sessionmaker(engine)() as session:
+        on_w1 = {
+            r.file_name
+            for r in _rows(session, job_id)
+            if r.status == TaskStatus.SUCCESS and r.lint_host == "w1"
+        }
+    engine.dispose()
+    assert on_w1, "w1 had linted nothing before it was cut off"
+    body = cluster.wait_final(job_id, timeout=600)
+    assert body["job_status"] == "COMPLETED", body
+    hosts = cluster.hosts_by_file(job_id)
+    assert set(hosts) == set(entries)  # one row per file, every one SUCCESS
+    # What w1 finished stays: Dask re-ran its batches on w2, which skipped SUCCESS files. (The
+    # cut is of the network only: w1 still reaches the shared dir and the SQLite file, so it
+    # may finish the file in hand; each file still has exactly one row.)
+    assert on_w1 <= {f for f, h in hosts.items() if h == "w1"}
+    assert len([h for h in hosts.values() if h == "w2"]) >= len(entries) // 2
