@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import repo
 from db.models import JobStatus, LintingJob, utcnow
 from db.settings import Settings
-from flows.trigger import trigger_lint_job
+from flows.trigger import run_tags, trigger_lint_job
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,11 @@ def reconcile_once(settings: Settings, sessions: sessionmaker[Session]) -> int:
             if job.flow_run_id is None and job.updated_at < now - timedelta(
                 seconds=settings.TRIGGER_RETRY_AFTER_SECONDS
             ):
-                flow_run_id = trigger_lint_job(settings.LINT_DEPLOYMENT, job.job_id)
+                flow_run_id = trigger_lint_job(
+                    settings.LINT_DEPLOYMENT,
+                    job.job_id,
+                    tags=run_tags(job.dialect, job.submission_type.value),
+                )
                 with sessions.begin() as session:
                     repo.set_flow_run_id(session, job.job_id, flow_run_id)
                 changed += 1

@@ -12,7 +12,7 @@ from db import repo
 from db.models import SubmissionType
 from db.settings import Settings
 from flows import job_config
-from flows.trigger import trigger_lint_job
+from flows.trigger import run_tags, trigger_lint_job
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ def accept_job(
         )
     logger.info("job accepted", extra={"job_id": job_id})
     try:
-        flow_run_id = trigger_lint_job(settings.LINT_DEPLOYMENT, job_id)
+        flow_run_id = trigger_lint_job(
+            settings.LINT_DEPLOYMENT, job_id, tags=run_tags(dialect, submission.value)
+        )
     except (PrefectException, httpx.HTTPError, RuntimeError) as exc:
         logger.warning("trigger failed, will retry: %s", exc, extra={"job_id": job_id})
         return job_id

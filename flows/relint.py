@@ -22,7 +22,7 @@ from db.models import FINAL_JOB_STATUSES, JobStatus, utcnow
 from db.retry import in_transaction
 from db.settings import get_settings
 from flows.job_config import JobOptions, job_config_path, write_job_files
-from flows.trigger import trigger_lint_job
+from flows.trigger import run_tags, trigger_lint_job
 
 RELINT_SUBMITTER = "relint"
 logger = logging.getLogger(__name__)
@@ -97,7 +97,11 @@ def relint(
             )
 
         write(insert)
-        flow_run_id = trigger_lint_job(settings.LINT_DEPLOYMENT, new_id)
+        flow_run_id = trigger_lint_job(
+            settings.LINT_DEPLOYMENT,
+            new_id,
+            tags=run_tags(job.dialect, job.submission_type.value, "relint"),
+        )
         write(lambda s, new_id=new_id, run=flow_run_id: repo.set_flow_run_id(s, new_id, run))
         pairs.append((job.job_id, new_id))
         log.info("re-linting %s as %s", job.job_id, new_id)

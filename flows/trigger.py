@@ -7,7 +7,14 @@ from prefect import get_client
 logger = logging.getLogger(__name__)
 
 
-def trigger_lint_job(deployment: str, job_id: str, attempt: str = "") -> str:
+def run_tags(dialect: str, submission: str, *more: str) -> list[str]:
+    """Tags operators filter flow runs by in the Prefect UI."""
+    return [f"dialect:{dialect}", f"submission:{submission}", *more]
+
+
+def trigger_lint_job(
+    deployment: str, job_id: str, attempt: str = "", tags: list[str] | None = None
+) -> str:
     """Create the job's flow run and return its id.
 
     The job id is the idempotency key, so a second trigger of the same job (the reconciler, a
@@ -17,6 +24,7 @@ def trigger_lint_job(deployment: str, job_id: str, attempt: str = "") -> str:
         deployment: "flow-name/deployment-name", e.g. "lint-job/lint-job".
         job_id: the job to lint.
         attempt: empty for the job's first run; a fresh value for each `POST .../retry`.
+        tags: the run's tags (`run_tags`); retries add "retry".
 
     Returns:
         The flow run's id.
@@ -31,7 +39,7 @@ def trigger_lint_job(deployment: str, job_id: str, attempt: str = "") -> str:
             found.id,
             parameters={"job_id": job_id},
             idempotency_key=f"{job_id}:{attempt}" if attempt else job_id,
-            tags=["retry"] if attempt else None,
+            tags=[*(tags or []), *(["retry"] if attempt else [])] or None,
         )
     logger.info("job triggered", extra={"job_id": job_id, "flow_run_id": str(run.id)})
     return str(run.id)

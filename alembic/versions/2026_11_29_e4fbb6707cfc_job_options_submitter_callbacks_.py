@@ -92,10 +92,6 @@ def downgrade() -> None:
         batch_op.drop_column("submitter")
         batch_op.drop_column("options")
 
-    with op.batch_alter_table("linting_violations", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_linting_violations_task_id"))
-        batch_op.drop_index("ix_linting_violations_job_id_severity")
-        batch_op.drop_index("ix_linting_violations_job_id_rule_code")
-
+    # Dropping the table drops its indexes (MySQL refuses to drop one a foreign key needs).
     op.drop_table("linting_violations")
     # ### end Alembic commands ###

@@ -30,7 +30,7 @@ from db import repo
 from db.models import FINAL_JOB_STATUSES, JobStatus, SubmissionType, TaskStatus
 from flows import storage
 from flows.errors import BadInput, NotAZip
-from flows.trigger import trigger_lint_job
+from flows.trigger import run_tags, trigger_lint_job
 
 router = APIRouter(tags=["jobs"])
 logger = logging.getLogger(__name__)
@@ -240,7 +240,12 @@ def retry_job(
         raise HTTPException(409, f"job is {job.status.value}; retry it once it has ended")
     if job.status == JobStatus.COMPLETED:
         raise HTTPException(409, "job COMPLETED: every file was linted, nothing to retry")
-    flow_run_id = trigger_lint_job(settings.LINT_DEPLOYMENT, job_id, attempt=str(uuid.uuid4()))
+    flow_run_id = trigger_lint_job(
+        settings.LINT_DEPLOYMENT,
+        job_id,
+        attempt=str(uuid.uuid4()),
+        tags=run_tags(job.dialect, job.submission_type.value),
+    )
     with sessions.begin() as session:
         repo.requeue_job(session, job_id, flow_run_id)
     logger.info(

@@ -31,3 +31,11 @@ def screenshot(page: Path, target: Path, profile: Path) -> Path:
     proc = _run(["--window-size=1280,2000", f"--screenshot={target}", page.as_uri()], profile)
     assert proc.returncode == 0 and target.is_file(), proc.stderr[-2000:]
     return target
+
+
+def rendered_url(url: str, profile: Path, budget_ms: int = 20_000) -> str:
+    """The DOM of a page that builds itself with JavaScript (a single-page app), after
+    `budget_ms` of virtual time."""
+    proc = _run([f"--virtual-time-budget={budget_ms}", "--dump-dom", url], profile)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout

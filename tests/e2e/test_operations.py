@@ -1,5 +1,6 @@
-"""The `relint` deployment end to end: run on demand through Prefect's API (as the UI's Run
-button does), it re-lints a stored job as a new linked job and records what changed."""
+"""Operations end to end: the `relint` deployment run on demand through Prefect's API (as the
+UI's Run button does) re-lints a stored job as a new linked job and records what changed; logs
+are JSON lines with the job's context in every process; the Prefect UI shows the job's run."""
 
 import json
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import LintingViolation, Severity
 from deployments.processes import wait_for
 from tests.conftest import CORPUS
+from tests.support.browser import rendered_url
 from tests.support.system import System
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -83,7 +85,10 @@ def test_relint_on_demand_records_changes(
         [task] = system.job(job_id)["sub_tasks"]["items"]
         results.append(httpx.get(f"{system.api}/tasks/{task['task_id']}/result").json())
     assert results[0] == results[1]
-    assert system.job(relinted["job_id"])["source_path"] == system.job(original)["source_path"]
+    new_job = system.job(relinted["job_id"])
+    assert new_job["source_path"] == system.job(original)["source_path"]
+    run = httpx.get(f"{system.prefect_api}/flow_runs/{new_job['flow_run_id']}").json()
+    assert {"relint", "dialect:ansi", "submission:SINGLE_FILE"} <= set(run["tags"])
 
 
 def json_lines(path: Path) -> list[dict[str, object]]:
@@ -124,3 +129,17 @@ def test_logs_are_json_lines_with_job_context(system: System) -> None:
         return entries if any("files to lint" in e["message"] for e in entries) else None
 
     wait_for(in_ui, 30, f"the flow's log lines never reached the Prefect API\n{system.logs()}")
+
+
+def test_prefect_ui_shows_the_jobs_flow_run(system: System, tmp_path: Path) -> None:
+    """An operator's view: the Prefect UI, rendered by headless Chromium, lists the job's run
+    (named after the job) and opens it."""
+    job_id = system.submit({"sql_content": "select a from t\n", "dialect": "postgres"})
+    run_id = system.wait_final(job_id)["flow_run_id"]
+    run = httpx.get(f"{system.prefect_api}/flow_runs/{run_id}").json()
+    assert {"dialect:postgres", "submission:SINGLE_FILE"} <= set(run["tags"])
+    ui = system.prefect_api.removesuffix("/api")
+    page = rendered_url(f"{ui}/runs/flow-run/{run_id}", tmp_path / "chromium")
+    assert job_id in page, page[-3000:]
+    runs = rendered_url(f"{ui}/runs", tmp_path / "chromium")
+    assert job_id in runs, runs[-3000:]
