@@ -132,8 +132,8 @@ def test_logs_are_json_lines_with_job_context(system: System) -> None:
 
 
 def test_prefect_ui_shows_the_jobs_flow_run(system: System, tmp_path: Path) -> None:
-    """An operator's view: the Prefect UI, rendered by headless Chromium, lists the job's run
-    (named after the job) and opens it."""
+    """An operator's view: the Prefect UI, rendered by headless Chromium, shows the job's run
+    (named after the job), its state and its tags."""
     job_id = system.submit({"sql_content": "select a from t\n", "dialect": "postgres"})
     run_id = system.wait_final(job_id)["flow_run_id"]
     run = httpx.get(f"{system.prefect_api}/flow_runs/{run_id}").json()
@@ -141,5 +141,4 @@ def test_prefect_ui_shows_the_jobs_flow_run(system: System, tmp_path: Path) -> N
     ui = system.prefect_api.removesuffix("/api")
     page = rendered_url(f"{ui}/runs/flow-run/{run_id}", tmp_path / "chromium")
     assert job_id in page, page[-3000:]
-    runs = rendered_url(f"{ui}/runs", tmp_path / "chromium")
-    assert job_id in runs, runs[-3000:]
+    assert "dialect:postgres" in page and "Completed" in page, page[-3000:]
