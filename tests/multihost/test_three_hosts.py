@@ -1,8 +1,9 @@
-"""The system as three hosts on one machine: an API host (API, Prefect server, serve process,
-Dask scheduler) and two worker hosts (a `dask worker` each, started by the production script
-`deployments/bin/dask-worker.sh`), in network namespaces joined by a bridge; they share one
-directory as their NFS root and one SQLite file as their database. Shows a job's files linted
-on both worker hosts, and a job completing when one worker host is cut off mid-job.
+"""The system as three hosts on one machine, in network namespaces joined by a bridge: an API
+host (the API under gunicorn via `deployments/bin/api.sh`, the Prefect server, the serve process,
+the Dask scheduler via `deployments/bin/dask-scheduler.sh`) and two worker hosts (a `dask worker`
+each, via `deployments/bin/dask-worker.sh`). They share one directory as their NFS root and one
+SQLite file as their database. Shows a job's files linted on both worker hosts, and a job
+completing when one worker host is cut off mid-job.
 
 Needs root and `ip netns` (as CI has); it fails, never skips, without them.
 """
@@ -212,20 +213,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 PREFECT_RUNNER_POLL_FREQUENCY="1",
                 PREFECT_LOGGING_EXTRA_LOGGERS="flows,db",
             )
+            # The production start script: gunicorn with uvicorn workers.
             run(
                 "a",
                 "api",
-                [
-                    py,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    "api.main:create_app",
-                    "--host",
-                    a,
-                    "--port",
-                    "8000",
-                ],
+                ["deployments/bin/api.sh"],
+                API_HOST=a,
+                API_PORT="8000",
+                API_WORKERS="2",
+                SQLFLUFF_SERVICE_VENV=str(Path(py).parent.parent),
             )
             api = f"http://{a}:8000"
             wait_for(
