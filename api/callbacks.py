@@ -64,10 +64,10 @@ def send_due_callbacks(settings: Settings, sessions: sessionmaker[Session]) -> i
         claimed = repo.claim_callbacks(session)
     for job_id, url in claimed:
         with sessions() as session:
-            summary = job_summary(session, job_id)
-        if summary is None:
-            continue
-        body = summary.model_dump_json().encode()
+            job = repo.get_job(session, job_id)
+            if job is None:
+                continue
+            body = job_summary(session, job).model_dump_json().encode()
         outcome = deliver(url, body, settings, job_id)
         logger.info("callback %s", outcome, extra={"job_id": job_id})
         with sessions.begin() as session:

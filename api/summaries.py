@@ -4,15 +4,12 @@ from sqlalchemy.orm import Session
 
 from api.schemas import FileCount, JobSummaryOut, Progress, RuleCount
 from db import repo
-from db.models import TaskStatus
+from db.models import LintingJob, TaskStatus
 
 
-def job_summary(session: Session, job_id: str, top: int = 10) -> JobSummaryOut | None:
-    """Counts by task status, rule and severity, the worst files and progress; None if there
-    is no such job."""
-    job = repo.get_job(session, job_id)
-    if job is None:
-        return None
+def job_summary(session: Session, job: LintingJob, top: int = 10) -> JobSummaryOut:
+    """Counts by task status, rule and severity, the worst files and progress."""
+    job_id = job.job_id
     counts = repo.task_counts(session, job_id)
     summary = repo.summarize(session, job_id, top)
     total = sum(counts.values())

@@ -6,6 +6,7 @@ Exit codes: 0 no findings at or above --fail-on; 1 there are; 2 the job or the r
 
 import argparse
 import io
+import json
 import os
 import sys
 import time
@@ -112,11 +113,11 @@ def wait(http: httpx.Client, job_id: str, timeout: float, err: Console) -> dict[
             time.sleep(0.5)
 
 
-def report(http: httpx.Client, job_id: str, fmt: str) -> bytes:
+def report(http: httpx.Client, job_id: str, fmt: str, summary: dict[str, Any]) -> bytes:
+    """The report to print; `json` is the final summary already read."""
     if fmt == "json":
-        response = http.get(f"/jobs/{job_id}/summary")
-    else:
-        response = http.get(f"/jobs/{job_id}/report", params={"format": fmt})
+        return json.dumps(summary).encode()
+    response = http.get(f"/jobs/{job_id}/report", params={"format": fmt})
     response.raise_for_status()
     return response.content
 
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(job_id)
                 return 0
             summary = wait(http, job_id, args.timeout, err)
-            body = report(http, job_id, args.format)
+            body = report(http, job_id, args.format, summary)
     except httpx.HTTPError as exc:
         return _fail(err, f"the service at {args.api} did not answer: {exc}")
     if args.output:

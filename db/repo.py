@@ -498,24 +498,27 @@ def list_violations(
         session.scalar(select(func.count()).select_from(LintingViolation).where(*conditions)) or 0
     )
     rows = session.scalars(
+        _violations_in_order(job_id, where).offset((page - 1) * size).limit(size)
+    )
+    return total, list(rows)
+
+
+def _violations_in_order(job_id: str, where: ViolationFilter) -> Select[tuple[LintingViolation]]:
+    return (
         select(LintingViolation)
-        .where(*conditions)
+        .where(*_violation_conditions(job_id, where))
         .order_by(
             LintingViolation.file_name,
             LintingViolation.start_line,
             LintingViolation.start_pos,
             LintingViolation.id,
         )
-        .offset((page - 1) * size)
-        .limit(size)
     )
-    return total, list(rows)
 
 
 def all_violations(session: Session, job_id: str) -> list[LintingViolation]:
     """Every finding of a job in file order (for reports)."""
-    total, rows = list_violations(session, job_id, ViolationFilter(), 1, 10**9)
-    return rows
+    return list(session.scalars(_violations_in_order(job_id, ViolationFilter())))
 
 
 def all_tasks(session: Session, job_id: str) -> list[LintingTask]:

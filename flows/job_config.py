@@ -126,14 +126,21 @@ def check_config_text(text: str, where: str) -> configparser.ConfigParser:
         parser.read_string(text, source=where)
     except configparser.Error as exc:
         raise BadConfig(f"{where} is not a valid .sqlfluff file: {exc}".strip()) from None
+    unsafe = _forbidden_option(parser, where)
+    if unsafe:
+        raise BadConfig(unsafe)
+    return parser
+
+
+def _forbidden_option(parser: configparser.ConfigParser, where: str) -> str | None:
     for section in parser.sections():
         for option in FORBIDDEN_OPTIONS:
             if parser.has_option(section, option):
-                raise BadConfig(
+                return (
                     f"{where} sets '{option}' in [{section}], which loads Python code; "
                     "it is not allowed in this service"
                 )
-    return parser
+    return None
 
 
 def validate(options: JobOptions, config_text: str | None) -> None:
@@ -191,23 +198,34 @@ def write_job_files(root: Path, job_id: str, default_dialect: str, config_text: 
         write_bytes_atomic(root / job_config_path(job_id), config_text.encode("utf-8"))
 
 
-def find_unsafe_config(folder: Path) -> str | None:
-    """The first config file under `folder` (an expanded archive) that would load Python code,
-    as a message, or None."""
-    for path in sorted(folder.rglob("*")):
-        if path.name in CONFIG_FILE_NAMES and path.is_file() and not path.is_symlink():
-            text = path.read_text(encoding="utf-8", errors="replace")
-            where = path.relative_to(folder).as_posix()
-            if path.name == "pyproject.toml":
-                if any(option in text for option in FORBIDDEN_OPTIONS):
-                    return f"{where} sets one of {FORBIDDEN_OPTIONS}, which loads Python code"
-                continue
-            try:
-                check_config_text(text, where)
-            except BadConfig as exc:
-                if any(option in str(exc) for option in FORBIDDEN_OPTIONS):
-                    return str(exc)
+def find_unsafe_config(folder: Path, config_files: list[str]) -> str | None:
+    """The first of an expanded archive's config files (paths relative to `folder`) that would
+    load Python code, as a message, or None. A config that is not INI is left to SQLFluff."""
+    for where in sorted(config_files):
+        text = (folder / where).read_text(encoding="utf-8", errors="replace")
+        if where.rsplit("/", 1)[-1] == "pyproject.toml":
+            if any(option in text for option in FORBIDDEN_OPTIONS):
+                return f"{where} sets one of {FORBIDDEN_OPTIONS}, which loads Python code"
+            continue
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(text, source=where)
+        except configparser.Error:
+            continue
+        unsafe = _forbidden_option(parser, where)
+        if unsafe:
+            return unsafe
     return None
+
+
+def config_files_on_path(folder: Path) -> list[Path]:
+    """The config files SQLFluff reads for files in `folder`, outermost first."""
+    return [
+        parent / name
+        for parent in (*reversed(folder.parents), folder)
+        for name in CONFIG_FILE_NAMES
+        if (parent / name).is_file()
+    ]
 
 
 def effective_summary(config: Any) -> dict[str, Any]:

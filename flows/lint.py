@@ -117,10 +117,6 @@ def _folder_config(overrides_json: str, extra_config: str | None, folder: str) -
     return _linter(overrides_json, extra_config).config.make_child_from_path(folder)
 
 
-def linter_for(request: LintRequest) -> Any:
-    return _linter(json.dumps(request.overrides, sort_keys=True), request.extra_config)
-
-
 def lint_file(request: LintRequest) -> FileOutcome:
     """Lint one file in this process and write its result JSON (SPEC §6), and with `fix_dir`
     its fixed text and diff (as `sqlfluff fix` would write it).
@@ -137,15 +133,14 @@ def lint_file(request: LintRequest) -> FileOutcome:
                 f"file is {size} bytes, over the limit of {request.max_bytes} bytes "
                 "(LINT_MAX_FILE_BYTES)",
             )
-        linter = linter_for(request)
+        overrides_json = json.dumps(request.overrides, sort_keys=True)
+        linter = _linter(overrides_json, request.extra_config)
         result = linter.lint_paths(
             (request.source,), ignore_non_existent_files=False, retain_files=False
         )
         records = result.as_records()
         file_config = _folder_config(
-            json.dumps(request.overrides, sort_keys=True),
-            request.extra_config,
-            os.path.dirname(request.source),
+            overrides_json, request.extra_config, os.path.dirname(request.source)
         )
         effective = effective_summary(file_config)
         if len(records) == 1 and request.fix_dir:

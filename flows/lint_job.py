@@ -38,7 +38,12 @@ from flows import storage
 from flows.archive import ArchiveLimits, extract_archive
 from flows.batching import make_batches
 from flows.errors import BadArchive, LintServiceError
-from flows.job_config import CONFIG_FILE_NAMES, JobOptions, find_unsafe_config, job_config_path
+from flows.job_config import (
+    JobOptions,
+    config_files_on_path,
+    find_unsafe_config,
+    job_config_path,
+)
 from flows.lint import LintRequest, lint_with_limit, service_overrides
 from flows.runner import worker_threads
 from flows.severity import severity_of
@@ -130,6 +135,7 @@ def _lint_files(
     )
     files = [f for f in files if f.task_id not in already]
     host = _worker_name()
+    config_files: dict[Path, list[str]] = {}  # per folder: every file in it reads the same
     done: list[repo.TaskOutcome] = []
     summary = {"files": len(files), "failed": 0, "violations": 0}
     last_mirror = time.monotonic()
@@ -162,7 +168,9 @@ def _lint_files(
                     violation_count=outcome.violation_count,
                     file_name=f.file_name,
                     job_id=job_id,
-                    effective_config=_with_config_files(outcome.effective_config, root, f),
+                    effective_config=_with_config_files(
+                        outcome.effective_config, root / f.source_file_path, root, config_files
+                    ),
                     findings=tuple(findings(outcome.violations or [], settings.SEVERITY_OVERRIDES)),
                     lint_seconds=time.monotonic() - started,
                     lint_host=host,
@@ -213,20 +221,20 @@ def findings(
 
 
 def _with_config_files(
-    effective: dict[str, Any] | None, root: Path, f: repo.PendingFile
+    effective: dict[str, Any] | None, source: Path, root: Path, known: dict[Path, list[str]]
 ) -> dict[str, Any] | None:
-    """The effective settings plus the config files SQLFluff read for this file (share paths)."""
+    """The effective settings plus the config files SQLFluff read for this file (share paths),
+    looked up once per folder (`known`)."""
     if effective is None:
         return None
-    source = root / f.source_file_path
-    files = [
-        (folder / name).relative_to(root).as_posix()
-        for folder in reversed(source.parents)
-        if folder.is_relative_to(root)
-        for name in CONFIG_FILE_NAMES
-        if (folder / name).is_file()
-    ]
-    return {**effective, "config_files": files}
+    folder = source.parent
+    if folder not in known:
+        known[folder] = [
+            p.relative_to(root).as_posix()
+            for p in config_files_on_path(folder)
+            if p.is_relative_to(root)
+        ]
+    return {**effective, "config_files": known[folder]}
 
 
 def collect_files(
@@ -259,7 +267,7 @@ def collect_files(
         raise BadArchive(
             f"archive holds no .sql files ({expansion.ignored_count} other files ignored)"
         )
-    unsafe = find_unsafe_config(root / extracted)
+    unsafe = find_unsafe_config(root / extracted, expansion.config_files)
     if unsafe:
         raise BadArchive(unsafe)
     return files, expansion.ignored_count

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flows.job_config import CONFIG_FILE_NAMES
+from flows.job_config import config_files_on_path
 from flows.storage import write_json
 
 logger = logging.getLogger(__name__)
@@ -35,11 +35,8 @@ def cache_key(
     digest.update(json.dumps(overrides, sort_keys=True).encode())
     if extra_config:
         digest.update(b"\0extra\0" + Path(extra_config).read_bytes())
-    for folder in reversed(source.parents):
-        for name in CONFIG_FILE_NAMES:
-            config_file = folder / name
-            if config_file.is_file():
-                digest.update(name.encode() + b"\0" + config_file.read_bytes() + b"\0")
+    for config_file in config_files_on_path(source.parent):
+        digest.update(config_file.name.encode() + b"\0" + config_file.read_bytes() + b"\0")
     digest.update(b"\0source\0" + data)
     return digest.hexdigest()
 

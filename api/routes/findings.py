@@ -56,11 +56,7 @@ def read_summary(
 ) -> JobSummaryOut:
     """Counts by task status, rule and severity; the worst files; progress while it runs."""
     with sessions() as session:
-        _job_or_404(session, job_id, who)
-        summary = job_summary(session, job_id, top)
-    if summary is None:
-        raise HTTPException(404, "Job not found")
-    return summary
+        return job_summary(session, _job_or_404(session, job_id, who), top)
 
 
 @router.get(

@@ -8,14 +8,17 @@ from fastapi.responses import FileResponse
 from api.auth import Caller, CallerDep, check_may_read
 from api.deps import SessionsDep, SettingsDep
 from db import repo
-from db.models import LintingTask, TaskStatus
+from db.models import LintingJob, LintingTask, TaskStatus
 from flows import storage
 from flows.job_config import JobOptions
 
 router = APIRouter(tags=["tasks"])
 
 
-def _succeeded_task(sessions: SessionsDep, task_id: str, who: Caller) -> LintingTask:
+def _succeeded_task(
+    sessions: SessionsDep, task_id: str, who: Caller
+) -> tuple[LintingTask, LintingJob]:
+    """The task and its job, once the caller may read it and it has succeeded."""
     with sessions() as session:
         task = repo.get_task(session, task_id)
         job = repo.get_job(session, task.job_id) if task else None
@@ -26,7 +29,7 @@ def _succeeded_task(sessions: SessionsDep, task_id: str, who: Caller) -> Linting
         raise HTTPException(409, f"Task failed, it has no result: {task.error_message}")
     if task.status != TaskStatus.SUCCESS or not task.result_file_path:
         raise HTTPException(409, f"Task is {task.status.value}, its result is not ready yet")
-    return task
+    return task, job
 
 
 @router.get("/tasks/{task_id}/result", response_class=FileResponse)
@@ -34,7 +37,7 @@ def read_result(
     task_id: str, settings: SettingsDep, sessions: SessionsDep, who: CallerDep
 ) -> FileResponse:
     """The SQLFluff JSON of one file (as `sqlfluff lint --format json` prints it)."""
-    task = _succeeded_task(sessions, task_id, who)
+    task, _ = _succeeded_task(sessions, task_id, who)
     path = settings.NFS_SHARE_ROOT_PATH / str(task.result_file_path)
     if not path.is_file():
         raise HTTPException(404, "Result file not found")
@@ -44,10 +47,7 @@ def read_result(
 def _fix_output(
     settings: SettingsDep, sessions: SessionsDep, who: Caller, task_id: str, suffix: str
 ) -> Path:
-    task = _succeeded_task(sessions, task_id, who)
-    with sessions() as session:
-        job = repo.get_job(session, task.job_id)
-    assert job is not None  # a task's job is a foreign key
+    task, job = _succeeded_task(sessions, task_id, who)
     if not JobOptions.from_json(job.options, job.dialect).fix:
         raise HTTPException(409, "this job did not ask for fixes; submit it with fix: true")
     path = settings.NFS_SHARE_ROOT_PATH / storage.fixed_path(task.job_id, task_id, suffix)

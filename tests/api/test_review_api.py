@@ -1,8 +1,6 @@
 """Issue 5's API on the real app, test DB and Prefect server (no worker: runs stay scheduled):
 uploads, job lists, findings queries on stored rows, retry answers."""
 
-import io
-import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,14 +11,7 @@ from db import repo
 from db.models import JobStatus, Severity, TaskStatus
 from db.settings import Settings, get_settings
 from tests.conftest import CORPUS
-
-
-def zip_bytes(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
+from tests.support.factories import zip_bytes
 
 
 def test_upload_sql_and_zip_with_options(

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ import pytest
 
 from tests.conftest import CORPUS
 from tests.support.browser import rendered_dom, screenshot
-from tests.support.factories import make_zip
+from tests.support.factories import make_zip, zip_bytes
 from tests.support.oracle import cli_fix, cli_job_violations
 from tests.support.sarif import sarif_schema
 from tests.support.stand_ins import CallbackReceiver, serving
@@ -79,13 +78,9 @@ def fix_job(
 ) -> dict[str, Any]:
     """The uploaded job, ended; with what the CLI says about the same files."""
     entries = archive_entries()
-    data = io.BytesIO()
-    with zipfile.ZipFile(data, "w") as zf:
-        for name, content in entries.items():
-            zf.writestr(name, content)
     response = httpx.post(
         f"{system.api}/jobs/upload",
-        files={"file": ("review.zip", data.getvalue())},
+        files={"file": ("review.zip", zip_bytes(entries))},
         data={
             "config": JOB_CONFIG,
             "exclude_rules": ",".join(OPTIONS["exclude_rules"]),

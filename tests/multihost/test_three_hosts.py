@@ -9,6 +9,7 @@ Needs root and `ip netns` (as CI has); it fails, never skips, without them.
 """
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from db.engine import make_engine, make_sessionmaker
 from db.models import LintingTask, TaskStatus
-from deployments.processes import start, stop, tail, wait_for
+from deployments.processes import http_ok, start, stop, tail, wait_for
 from tests.conftest import CORPUS
 from tests.support.databases import REPO_ROOT, migrate
 from tests.support.factories import folder_entries, make_zip
@@ -187,7 +188,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 ],
             )
             wait_for(
-                lambda: _ok(f"{prefect_api}/health"), 120, lambda: tail(logs / "prefect-server.log")
+                lambda: http_ok(f"{prefect_api}/health"),
+                120,
+                lambda: tail(logs / "prefect-server.log"),
             )
             run(
                 "a",
@@ -225,12 +228,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             )
             api = f"http://{a}:8000"
             wait_for(
-                lambda: _ok(f"{api}/health"),
+                lambda: http_ok(f"{api}/health"),
                 180,
                 lambda: "\n".join(tail(p) for p in logs.glob("*.log")),
             )
             wait_for(
-                lambda: _workers(scheduler_info(net, a)) == {"w1", "w2"},
+                lambda: worker_names(net, a) == {"w1", "w2"},
                 120,
                 lambda: "\n".join(tail(p) for p in logs.glob("*.log")),
             )
@@ -240,15 +243,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 stop(proc, grace=15)
 
 
-def _ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def scheduler_info(net: Net, address: str) -> dict[str, Any]:
-    """The scheduler's worker list, asked from inside the API host's namespace."""
+def worker_names(net: Net, address: str) -> set[str]:
+    """The names of the workers the scheduler knows, asked from inside the API host."""
     code = (
         "import json; from distributed import Client; "
         f"c = Client('tcp://{address}:8786', timeout=5); "
@@ -260,14 +256,8 @@ def scheduler_info(net: Net, address: str) -> dict[str, Any]:
         text=True,
         timeout=60,
     )
-    return {"workers": proc.stdout.strip(), "err": proc.stderr[-500:]}
-
-
-def _workers(info: dict[str, Any]) -> set[str]:
-    import json
-
     try:
-        return {str(n) for n in json.loads(info["workers"])}
+        return {str(n) for n in json.loads(proc.stdout)}
     except ValueError:
         return set()
 

@@ -1,5 +1,6 @@
 """Builders of test inputs: ZIP archives from a dict or a corpus folder, and job rows."""
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -9,11 +10,18 @@ from db import repo
 from db.models import SubmissionType
 
 
-def make_zip(target: Path, entries: dict[str, bytes]) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+def zip_bytes(entries: dict[str, bytes]) -> bytes:
+    """A ZIP archive of `entries` (name -> bytes), in memory (for uploads)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in entries.items():
             zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def make_zip(target: Path, entries: dict[str, bytes]) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(zip_bytes(entries))
     return target
 
 

@@ -65,9 +65,9 @@ def test_good_options_pass_and_map_to_cli_overrides() -> None:
 def test_archive_configs_that_load_code_are_found(tmp_path: Path) -> None:
     (tmp_path / "a/b").mkdir(parents=True)
     (tmp_path / "a/.sqlfluff").write_text("[sqlfluff]\nexclude_rules = LT01\n")
-    assert find_unsafe_config(tmp_path) is None
+    assert find_unsafe_config(tmp_path, ["a/.sqlfluff"]) is None
     (tmp_path / "a/b/tox.ini").write_text("[sqlfluff:templater:jinja]\nlibrary_path = lib\n")
-    message = find_unsafe_config(tmp_path)
+    message = find_unsafe_config(tmp_path, ["a/.sqlfluff", "a/b/tox.ini"])
     assert message and "a/b/tox.ini" in message and "library_path" in message
 
 
