@@ -3,9 +3,9 @@
 from logging.config import fileConfig
 
 from alembic import context
+from core.settings import load_settings_or_exit
 from db.engine import make_engine
 from db.models import Base
-from db.settings import load_settings_or_exit
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -16,9 +16,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import repo
+from core.settings import Settings, get_settings
+from db import queries
 from db.models import LintingJob
-from db.settings import Settings, get_settings
 
 PREFIX = "sfs"
 
@@ -74,7 +74,7 @@ def caller(request: Request, settings: Annotated[Settings, Depends(get_settings)
         raise _unauthorized("malformed API key")
     sessions: sessionmaker[Session] = request.app.state.sessions
     with sessions() as session:
-        stored = repo.get_api_key(session, parts[1])
+        stored = queries.keys.get_api_key(session, parts[1])
     if stored is None or not hmac.compare_digest(stored.key_hash, hash_key(key)):
         raise _unauthorized("unknown API key")
     if stored.revoked_at is not None:

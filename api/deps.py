@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 
 def _sessions(request: Request) -> sessionmaker[Session]:

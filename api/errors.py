@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from flows.errors import BadInput, SourceMissing
+from linting.errors import BadInput, SourceMissing
 
 logger = logging.getLogger(__name__)
 

@@ -10,17 +10,17 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from api.callbacks import callbacks_forever
-from api.consul import ConsulKeeper
 from api.errors import register_handlers
-from api.inline_lint import InlinePool
 from api.metrics import install as install_metrics
-from api.reconcile import reconcile_forever
 from api.routes import findings, health, jobs, lint_now, tasks
+from core.logging import configure_logging
+from core.settings import get_settings
 from db.engine import make_engine, make_sessionmaker
-from db.logs import configure_logging
-from db.settings import get_settings
-from flows.job_config import check_dialect
+from linting.options import check_dialect
+from services.callbacks import callbacks_forever
+from services.consul import ConsulKeeper
+from services.lint_pool import InlinePool
+from services.reconcile import reconcile_forever
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import repo
+from db import queries
 from db.models import JobStatus, utcnow
 
 
@@ -30,7 +30,7 @@ class ServiceCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | HistogramMetricFamily]:
         with self._sessions()() as session:
-            counts = repo.service_counts(session, utcnow())
+            counts = queries.metrics.service_counts(session, utcnow())
         jobs = GaugeMetricFamily("sqlfluff_jobs", "Jobs by status.", labels=["status"])
         for status, n in counts.jobs.items():
             jobs.add_metric([status.value], n)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
 from db.models import LintingJob, LintingTask, Severity, TaskStatus
-from flows.job_config import JobOptions
+from linting.options import JobOptions
 
 RuleCodes = Annotated[
     list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]],

@@ -8,11 +8,11 @@ from prefect.exceptions import PrefectException
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.schemas import JobExtras, LintOptionsIn
-from db import repo
+from core.settings import Settings
+from db import queries
 from db.models import SubmissionType
-from db.settings import Settings
-from flows import job_config
 from flows.trigger import run_tags, trigger_lint_job
+from linting import options as job_config
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def accept_job(
     )
     # Commit before triggering: the flow run reads this row.
     with sessions.begin() as session:
-        repo.insert_job(
+        queries.jobs.insert_job(
             session,
             job_id,
             submission,
@@ -71,5 +71,5 @@ def accept_job(
         logger.warning("trigger failed, will retry: %s", exc, extra={"job_id": job_id})
         return job_id
     with sessions.begin() as session:
-        repo.set_flow_run_id(session, job_id, flow_run_id)
+        queries.jobs.set_flow_run_id(session, job_id, flow_run_id)
     return job_id

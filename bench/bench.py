@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from deployments.processes import free_port, start, stop, tail, wait_for
-from flows.lint import LintRequest, effective_config_text, lint_file
+from linting.engine import LintRequest, effective_config_text, lint_file
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -200,7 +200,7 @@ def cpu_by_role(pids: dict[str, int]) -> dict[str, float]:
             except OSError:
                 continue
             # lint children are counted apart: their CPU is SQLFluff's own work
-            key = "lint children" if b"flows.lint_child" in cmdline else role
+            key = "lint children" if b"linting.child_process" in cmdline else role
             usage[key] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
     return usage
 

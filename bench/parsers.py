@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flows.lint import LintRequest, lint_file
+from linting.engine import LintRequest, lint_file
 
 folder, dialect = sys.argv[1], sys.argv[2]
 files = sorted(p for p in Path(folder).rglob("*.sql") if p.stat().st_size < 100_000)

@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--timeout", type=float, default=3600, help="seconds to wait at most")
     submit.add_argument("--api-key", help="the service's API key (or SQLFLUFF_SERVICE_API_KEY)")
-    from api.keys_admin import add_parser
+    from services.keys_admin import add_parser
 
     add_parser(sub)
     return parser
@@ -137,7 +137,7 @@ def _fail(err: Console, message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "keys":
-        from api.keys_admin import run
+        from services.keys_admin import run
 
         return run(args)
     err = Console(stderr=True)

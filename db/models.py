@@ -108,7 +108,7 @@ class LintingJob(Base):
     # Written every HEARTBEAT_SECONDS by a running flow; the reconciler fails a PROCESSING job
     # whose heartbeat stops (its host died: nothing in Prefect 3.9 would notice).
     heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    # The job's lint options (flows.job_config.JobOptions as JSON); NULL on older jobs.
+    # The job's lint options (linting.options.JobOptions as JSON); NULL on older jobs.
     options: Mapped[dict[str, object] | None] = mapped_column(JSON)
     submitter: Mapped[str | None] = mapped_column(String(255))
     callback_url: Mapped[str | None] = mapped_column(String(2048))

@@ -10,7 +10,7 @@ import threading
 
 from distributed import LocalCluster
 
-from db.settings import load_settings_or_exit
+from core.settings import load_settings_or_exit
 
 
 def main() -> None:

@@ -4,8 +4,8 @@ The one module that reads settings at import: the runner imports it in a fresh p
 every flow run, with the environment of the serve/worker process.
 """
 
-from db.logs import configure_logging
-from db.settings import load_settings_or_exit
+from core.logging import configure_logging
+from core.settings import load_settings_or_exit
 from flows.lint_job import lint_job as _lint_job
 from flows.relint import relint
 from flows.runner import task_runner

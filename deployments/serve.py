@@ -13,8 +13,8 @@ from prefect import serve
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
 
-from db.logs import configure_logging
-from db.settings import Settings, load_settings_or_exit
+from core.logging import configure_logging
+from core.settings import Settings, load_settings_or_exit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = "deployments/entrypoints.py:lint_job"

@@ -20,7 +20,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from alembic import command
-from db.settings import Settings, load_settings_or_exit
+from core.settings import Settings, load_settings_or_exit
 from deployments.processes import http_ok, start, stop, tail, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -28,25 +28,26 @@ from prefect.states import State
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import repo
+from core.logging import log_context
+from core.settings import Settings, get_settings
+from db import queries
 from db.engine import sessions
-from db.logs import log_context
 from db.models import JobStatus, SubmissionType, TaskStatus
 from db.retry import in_transaction
-from db.settings import Settings, get_settings
-from flows import storage
-from flows.archive import ArchiveLimits, extract_archive
-from flows.batching import make_batches
-from flows.errors import BadArchive, LintServiceError
-from flows.job_config import (
+from flows.runner import worker_threads
+from linting import storage
+from linting.archive import ArchiveLimits, extract_archive
+from linting.batching import make_batches
+from linting.engine import LintRequest, lint_with_limit, service_overrides
+from linting.errors import BadArchive, LintServiceError
+from linting.options import (
     JobOptions,
     config_files_on_path,
     find_unsafe_config,
     job_config_path,
 )
-from flows.lint import LintRequest, lint_with_limit, service_overrides
-from flows.runner import worker_threads
-from flows.severity import severity_of
+from linting.severity import severity_of
+from linting.status import finish_job
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def _batch_run_name() -> str:
     persist_result=False,
 )
 def lint_batch(
-    files: list[repo.PendingFile], job_id: str, options: dict[str, Any]
+    files: list[queries.tasks.PendingFile], job_id: str, options: dict[str, Any]
 ) -> dict[str, int]:
     """Lint a batch of files on a Dask worker; write result files; mirror each row.
 
@@ -85,7 +86,7 @@ def lint_batch(
 
 
 def _lint_files(
-    files: list[repo.PendingFile], job_id: str, options: dict[str, Any]
+    files: list[queries.tasks.PendingFile], job_id: str, options: dict[str, Any]
 ) -> dict[str, int]:
     settings = get_settings()
     root = settings.NFS_SHARE_ROOT_PATH
@@ -113,14 +114,14 @@ def _lint_files(
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mirror")
     in_flight: Future[None] | None = None
 
-    def write_rows(outcomes: list[repo.TaskOutcome]) -> None:
+    def write_rows(outcomes: list[queries.tasks.TaskOutcome]) -> None:
         in_transaction(
             session_maker,
-            lambda s: repo.mark_tasks(s, outcomes),
+            lambda s: queries.tasks.mark_tasks(s, outcomes),
             give_up_after=settings.DB_RETRY_SECONDS,
         )
 
-    def mirror(outcomes: list[repo.TaskOutcome]) -> None:
+    def mirror(outcomes: list[queries.tasks.TaskOutcome]) -> None:
         nonlocal in_flight
         if in_flight is not None:
             in_flight.result()  # a write that gave up fails the batch (Prefect retries it)
@@ -130,13 +131,13 @@ def _lint_files(
     # files that reached SUCCESS meanwhile (rows and result files are on shared storage) stay.
     already: set[str] = in_transaction(
         session_maker,
-        lambda s: repo.mark_in_progress(s, [f.task_id for f in files]),
+        lambda s: queries.tasks.mark_in_progress(s, [f.task_id for f in files]),
         give_up_after=settings.DB_RETRY_SECONDS,
     )
     files = [f for f in files if f.task_id not in already]
     host = _worker_name()
     config_files: dict[Path, list[str]] = {}  # per folder: every file in it reads the same
-    done: list[repo.TaskOutcome] = []
+    done: list[queries.tasks.TaskOutcome] = []
     summary = {"files": len(files), "failed": 0, "violations": 0}
     last_mirror = time.monotonic()
     with writer:  # waits for the last write, even if linting raised
@@ -160,7 +161,7 @@ def _lint_files(
                     "%s not linted: %s", f.file_name, outcome.error, extra={"task_id": f.task_id}
                 )
             done.append(
-                repo.TaskOutcome(
+                queries.tasks.TaskOutcome(
                     task_id=f.task_id,
                     status=TaskStatus.SUCCESS if outcome.ok else TaskStatus.FAILURE,
                     result_file_path=result_rel if outcome.ok else None,
@@ -203,11 +204,11 @@ def _worker_name() -> str:
 
 def findings(
     violations: list[dict[str, Any]], severity_overrides: Mapping[str, str]
-) -> Iterator[repo.Finding]:
+) -> Iterator[queries.findings.Finding]:
     """SQLFluff's violation records as rows of `linting_violations`."""
     for v in violations:
         code = str(v.get("code") or "????")
-        yield repo.Finding(
+        yield queries.findings.Finding(
             rule_code=code[:32],
             rule_name=str(v.get("name") or "")[:255],
             start_line=int(v.get("start_line_no") or 0),
@@ -239,7 +240,7 @@ def _with_config_files(
 
 def collect_files(
     job_id: str, submission: SubmissionType, source_path: str, settings: Settings
-) -> tuple[list[repo.NewTask], int]:
+) -> tuple[list[queries.tasks.NewTask], int]:
     """The job's files as task rows to ensure, and how many non-SQL files were ignored.
 
     Raises:
@@ -248,7 +249,7 @@ def collect_files(
     """
     root = settings.NFS_SHARE_ROOT_PATH
     if submission == SubmissionType.SINGLE_FILE:
-        return [repo.NewTask(source_path, storage.INLINE_SQL_NAME)], 0
+        return [queries.tasks.NewTask(source_path, storage.INLINE_SQL_NAME)], 0
     archive = storage.resolve_under_root(root, source_path)
     extracted = storage.extracted_dir(job_id)
     expansion = extract_archive(
@@ -258,9 +259,9 @@ def collect_files(
             settings.ZIP_MAX_ENTRIES, settings.ZIP_MAX_TOTAL_BYTES, settings.ZIP_MAX_RATIO
         ),
     )
-    files = [repo.NewTask(f"{extracted}/{name}", name) for name in expansion.sql_files]
+    files = [queries.tasks.NewTask(f"{extracted}/{name}", name) for name in expansion.sql_files]
     files += [
-        repo.NewTask(f"{extracted}/{name}", name, f"not linted: {reason}")
+        queries.tasks.NewTask(f"{extracted}/{name}", name, f"not linted: {reason}")
         for name, reason in expansion.rejected.items()
     ]
     if not files:
@@ -275,14 +276,14 @@ def collect_files(
 
 @contextlib.contextmanager
 def heartbeat(session_maker: sessionmaker[Session], job_id: str, every: float) -> Iterator[None]:
-    """Mark the job alive every `every` seconds while the block runs (see api.reconcile)."""
+    """Mark the job alive every `every` seconds while the block runs (see services.reconcile)."""
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(every):
             try:
                 with session_maker.begin() as session:
-                    repo.beat(session, job_id)
+                    queries.jobs.beat(session, job_id)
             except DBAPIError as exc:  # a missed beat is fine; the next one may land
                 logger.warning("heartbeat of %s not written: %s", job_id, type(exc).__name__)
 
@@ -307,7 +308,7 @@ def _fail_unfinished_job(flow: Any, flow_run: FlowRun, state: State[Any]) -> Non
     settings = get_settings()
     changed = in_transaction(
         sessions(settings.DATABASE_URL),
-        lambda s: repo.fail_job(s, job_id, message, only_if_unfinished=True),
+        lambda s: queries.jobs.fail_job(s, job_id, message, only_if_unfinished=True),
         give_up_after=settings.DB_RETRY_SECONDS,
     )
     if changed:
@@ -315,10 +316,10 @@ def _fail_unfinished_job(flow: Any, flow_run: FlowRun, state: State[Any]) -> Non
 
 
 def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, dict[str, Any]]:
-    job = repo.get_job(session, job_id)
+    job = queries.jobs.get_job(session, job_id)
     if job is None:
         raise ValueError(f"job {job_id} does not exist")
-    repo.mark_job_processing(session, job_id, current_flow_run.id)
+    queries.jobs.mark_job_processing(session, job_id, current_flow_run.id)
     options = JobOptions.from_json(job.options, legacy_dialect=job.dialect)
     return job.submission_type, job.source_path, options.to_json()
 
@@ -351,14 +352,14 @@ def _run_job(job_id: str) -> dict[str, Any]:
             files, ignored = collect_files(job_id, submission, source_path, settings)
         except LintServiceError as exc:
             reason = str(exc)
-            write(lambda s: repo.fail_job(s, job_id, reason, only_if_unfinished=False))
+            write(lambda s: queries.jobs.fail_job(s, job_id, reason, only_if_unfinished=False))
             raise
 
-        def ensure(session: Session) -> list[repo.PendingFile]:
-            repo.set_ignored_file_count(session, job_id, ignored)
-            return repo.ensure_tasks(session, job_id, files)
+        def ensure(session: Session) -> list[queries.tasks.PendingFile]:
+            queries.jobs.set_ignored_file_count(session, job_id, ignored)
+            return queries.tasks.ensure_tasks(session, job_id, files)
 
-        pending: list[repo.PendingFile] = write(ensure)
+        pending: list[queries.tasks.PendingFile] = write(ensure)
         root = settings.NFS_SHARE_ROOT_PATH
         batches = make_batches(
             pending,
@@ -376,9 +377,8 @@ def _run_job(job_id: str) -> dict[str, Any]:
                 log.error("a lint batch of job %s ended %s", job_id, future.state.type.value)
 
         def finish(session: Session) -> tuple[JobStatus, str | None, dict[TaskStatus, int]]:
-            counts = repo.task_counts(session, job_id)
-            repo.finish_job(session, job_id, counts)
-            return (*repo.final_status(counts), counts)
+            counts = queries.tasks.task_counts(session, job_id)
+            return (*finish_job(session, job_id, counts), counts)
 
         status, message, counts = write(finish)
     summary = {k.value: v for k, v in counts.items()}

@@ -16,13 +16,13 @@ from typing import Any
 from prefect import flow
 from sqlalchemy.orm import Session
 
-from db import repo
+from core.settings import get_settings
+from db import queries
 from db.engine import sessions
 from db.models import FINAL_JOB_STATUSES, JobStatus, utcnow
 from db.retry import in_transaction
-from db.settings import get_settings
-from flows.job_config import JobOptions, job_config_path, write_job_files
 from flows.trigger import run_tags, trigger_lint_job
+from linting.options import JobOptions, job_config_path, write_job_files
 
 RELINT_SUBMITTER = "relint"
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def relint(
 
     cutoff = utcnow() - timedelta(hours=older_than_hours)
     with session_maker() as session:
-        originals = repo.relint_candidates(session, cutoff, statuses, dialect, limit)
+        originals = queries.jobs.relint_candidates(session, cutoff, statuses, dialect, limit)
     pairs: list[tuple[str, str]] = []
     skipped: dict[str, str] = {}
     for job in originals:
@@ -80,12 +80,12 @@ def relint(
         if options.has_config and not config_file.is_file():
             skipped[job.job_id] = f"its config {job_config_path(job.job_id)} is gone"
             continue
-        new_id = repo.new_job_id()
+        new_id = queries.jobs.new_job_id()
         config_text = config_file.read_text("utf-8") if options.has_config else None
         write_job_files(root, new_id, settings.SQLFLUFF_DIALECT, config_text)
 
         def insert(session: Session, job: Any = job, new_id: str = new_id) -> None:
-            repo.insert_job(
+            queries.jobs.insert_job(
                 session,
                 new_id,
                 job.submission_type,
@@ -102,7 +102,9 @@ def relint(
             new_id,
             tags=run_tags(job.dialect, job.submission_type.value, "relint"),
         )
-        write(lambda s, new_id=new_id, run=flow_run_id: repo.set_flow_run_id(s, new_id, run))
+        write(
+            lambda s, new_id=new_id, run=flow_run_id: queries.jobs.set_flow_run_id(s, new_id, run)
+        )
         pairs.append((job.job_id, new_id))
         log.info("re-linting %s as %s", job.job_id, new_id)
     for job_id, reason in skipped.items():
@@ -113,10 +115,15 @@ def relint(
     for original, new_id in pairs:
         with session_maker() as session:
             change = changes_between(
-                repo.finding_keys(session, original), repo.finding_keys(session, new_id)
+                queries.findings.finding_keys(session, original),
+                queries.findings.finding_keys(session, new_id),
             )
         change["original"] = original
-        write(lambda s, new_id=new_id, change=change: repo.set_relint_changes(s, new_id, change))
+        write(
+            lambda s, new_id=new_id, change=change: queries.jobs.set_relint_changes(
+                s, new_id, change
+            )
+        )
         changes[new_id] = change
         log.info("%s -> %s: +%d -%d findings", original, new_id, change["added"], change["removed"])
     return {"relinted": len(pairs), "skipped": skipped, "changes": changes}
@@ -129,7 +136,7 @@ def _wait_final(session_maker: Any, job_ids: list[str], timeout: float) -> None:
     while waiting:
         with session_maker() as session:
             for job_id in list(waiting):
-                job = repo.get_job(session, job_id)
+                job = queries.jobs.get_job(session, job_id)
                 if job is None or job.status in FINAL_JOB_STATUSES:
                     waiting.discard(job_id)
         if not waiting:

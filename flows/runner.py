@@ -5,7 +5,7 @@ import os
 
 from prefect_dask import DaskTaskRunner, get_dask_client
 
-from db.settings import Settings
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import logging
 import threading
 from typing import Any
 
-from db.logs import configure_logging
-from db.settings import get_settings
-from flows.lint import warm_up
+from core.logging import configure_logging
+from core.settings import get_settings
+from linting.engine import warm_up
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.settings import Settings, get_settings
 from db.engine import make_engine, make_sessionmaker
-from db.settings import Settings, get_settings
 from tests.support import databases, prefect_server
 
 # Read before any fixture changes the environment: the server the run was pointed at.

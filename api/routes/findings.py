@@ -10,15 +10,15 @@ from api import reports
 from api.auth import Caller, CallerDep, check_may_read
 from api.deps import SessionsDep, SettingsDep
 from api.schemas import JobSummaryOut, ViolationOut, ViolationPage
-from api.summaries import job_summary
-from db import repo
+from db import queries
 from db.models import LintingJob, Severity
+from services.summaries import job_summary
 
 router = APIRouter(tags=["findings"])
 
 
 def _job_or_404(session: Session, job_id: str, who: Caller) -> LintingJob:
-    job = repo.get_job(session, job_id)
+    job = queries.jobs.get_job(session, job_id)
     if job is None:
         raise HTTPException(404, "Job not found")
     check_may_read(who, job)
@@ -38,10 +38,10 @@ def read_violations(
     size: int = Query(50, ge=1, le=1000),
 ) -> ViolationPage:
     """The job's findings, by file and position."""
-    where = repo.ViolationFilter(rule, severity, min_severity, file)
+    where = queries.findings.ViolationFilter(rule, severity, min_severity, file)
     with sessions() as session:
         _job_or_404(session, job_id, who)
-        total, rows = repo.list_violations(session, job_id, where, page, size)
+        total, rows = queries.findings.list_violations(session, job_id, where, page, size)
     return ViolationPage(
         total=total, page=page, size=size, items=[ViolationOut.model_validate(r) for r in rows]
     )
@@ -74,8 +74,8 @@ def read_report(
     """The job's findings as SARIF 2.1.0, JUnit XML, CSV or a standalone HTML page."""
     with sessions() as session:
         job = _job_or_404(session, job_id, who)
-        tasks = repo.all_tasks(session, job_id)
-        violations = repo.all_violations(session, job_id)
+        tasks = queries.tasks.all_tasks(session, job_id)
+        violations = queries.findings.all_violations(session, job_id)
     data = reports.JobReportData(job, tasks, violations, settings.NFS_SHARE_ROOT_PATH)
     body = reports.render(format, data)
     return Response(

@@ -26,11 +26,11 @@ from api.schemas import (
     TaskPage,
 )
 from api.submit import accept_job, check_options
-from db import repo
+from db import queries
 from db.models import FINAL_JOB_STATUSES, JobStatus, SubmissionType, TaskStatus
-from flows import storage
-from flows.errors import BadInput, NotAZip
 from flows.trigger import run_tags, trigger_lint_job
+from linting import storage
+from linting.errors import BadInput, NotAZip
 
 router = APIRouter(tags=["jobs"])
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def create_job(
         raise BadInput(BOTH_OR_NEITHER)
     checked = check_options(body, body.fix)
     root = settings.NFS_SHARE_ROOT_PATH
-    job_id = repo.new_job_id()
+    job_id = queries.jobs.new_job_id()
     if body.sql_content is not None:
         if not body.sql_content.strip():
             raise BadInput("'sql_content' is empty.")
@@ -124,7 +124,7 @@ def upload_job(
     except ValidationError as exc:  # form fields: answered like a JSON body's (422)
         raise RequestValidationError(exc.errors()) from None
     checked = check_options(options, extras.fix)
-    job_id = repo.new_job_id()
+    job_id = queries.jobs.new_job_id()
     source_path = storage.upload_path(job_id, name)
     target = settings.NFS_SHARE_ROOT_PATH / source_path
     size = _store_upload(file, target, settings.UPLOAD_MAX_BYTES)
@@ -177,11 +177,11 @@ def list_jobs(
 ) -> JobList:
     """Jobs, newest first, filtered by status, submitter and creation time (with API keys: the
     caller's own jobs, or all for an admin key)."""
-    where = repo.JobFilter(
+    where = queries.jobs.JobFilter(
         status, submitter, _naive_utc(since), _naive_utc(until), who.only_own_jobs
     )
     with sessions() as session:
-        total, rows = repo.list_jobs(session, where, page, size)
+        total, rows = queries.jobs.list_jobs(session, where, page, size)
     return JobList(total=total, page=page, size=size, items=[JobListItem.from_row(r) for r in rows])
 
 
@@ -202,12 +202,12 @@ def read_job(
 ) -> JobOut:
     """A job's status, progress and one page of its tasks."""
     with sessions() as session:
-        job = repo.get_job(session, job_id)
+        job = queries.jobs.get_job(session, job_id)
         if job is None:
             raise HTTPException(404, "Job not found")
         check_may_read(who, job)
-        rows = repo.page_tasks(session, job_id, page, size)
-        counts = repo.task_counts(session, job_id)
+        rows = queries.tasks.page_tasks(session, job_id, page, size)
+        counts = queries.tasks.task_counts(session, job_id)
     total = sum(counts.values())
     items = [TaskItem.from_row(r) for r in rows]
     return JobOut.from_rows(job, counts, TaskPage(total=total, page=page, size=size, items=items))
@@ -217,11 +217,11 @@ def read_job(
 def read_relints(job_id: str, sessions: SessionsDep, who: CallerDep) -> list[JobListItem]:
     """The re-lints of a job (flow `relint`), oldest first, each with what changed."""
     with sessions() as session:
-        job = repo.get_job(session, job_id)
+        job = queries.jobs.get_job(session, job_id)
         if job is None:
             raise HTTPException(404, "Job not found")
         check_may_read(who, job)
-        return [JobListItem.from_row(j) for j in repo.relints_of(session, job_id)]
+        return [JobListItem.from_row(j) for j in queries.jobs.relints_of(session, job_id)]
 
 
 @router.post("/jobs/{job_id}/retry", status_code=202, response_model=JobAccepted)
@@ -231,11 +231,11 @@ def retry_job(
     """Run the job's flow again (a new flow run, visible in the Prefect UI); it lints only the
     files that are not SUCCESS."""
     with sessions() as session:
-        job = repo.get_job(session, job_id)
+        job = queries.jobs.get_job(session, job_id)
         if job is None:
             raise HTTPException(404, "Job not found")
         check_may_read(who, job)
-        counts = repo.task_counts(session, job_id)
+        counts = queries.tasks.task_counts(session, job_id)
     if job.status not in FINAL_JOB_STATUSES:
         raise HTTPException(409, f"job is {job.status.value}; retry it once it has ended")
     if job.status == JobStatus.COMPLETED:
@@ -247,7 +247,7 @@ def retry_job(
         tags=run_tags(job.dialect, job.submission_type.value),
     )
     with sessions.begin() as session:
-        repo.requeue_job(session, job_id, flow_run_id)
+        queries.jobs.requeue_job(session, job_id, flow_run_id)
     logger.info(
         "job retried (%d failed files)",
         counts[TaskStatus.FAILURE],

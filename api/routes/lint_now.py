@@ -6,9 +6,9 @@ from fastapi import APIRouter, HTTPException, Request
 
 from api.auth import CallerDep
 from api.deps import SettingsDep
-from api.inline_lint import InlinePool, InlineTimeout, PoolFull
 from api.schemas import LintNow
 from api.submit import check_options
+from services.lint_pool import InlinePool, InlineTimeout, PoolFull
 
 router = APIRouter(tags=["lint"])
 

@@ -7,10 +7,10 @@ from fastapi.responses import FileResponse
 
 from api.auth import Caller, CallerDep, check_may_read
 from api.deps import SessionsDep, SettingsDep
-from db import repo
+from db import queries
 from db.models import LintingJob, LintingTask, TaskStatus
-from flows import storage
-from flows.job_config import JobOptions
+from linting import storage
+from linting.options import JobOptions
 
 router = APIRouter(tags=["tasks"])
 
@@ -20,8 +20,8 @@ def _succeeded_task(
 ) -> tuple[LintingTask, LintingJob]:
     """The task and its job, once the caller may read it and it has succeeded."""
     with sessions() as session:
-        task = repo.get_task(session, task_id)
-        job = repo.get_job(session, task.job_id) if task else None
+        task = queries.tasks.get_task(session, task_id)
+        job = queries.jobs.get_job(session, task.job_id) if task else None
     if task is None or job is None:
         raise HTTPException(404, "Task not found")
     check_may_read(who, job)

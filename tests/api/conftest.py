@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from db.settings import Settings
+from core.settings import Settings
 from tests.support.factories import make_zip
 
 

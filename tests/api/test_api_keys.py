@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from client.cli import main as cli
-from db import repo
+from core.settings import Settings, get_settings
+from db import queries
 from db.models import ApiKey
-from db.settings import Settings, get_settings
 
 
 def create_key(capsys: pytest.CaptureFixture[str], name: str, admin: bool = False) -> str:
@@ -76,7 +76,7 @@ def test_keys_required(
         assert keyed_client.get(f"/jobs/{job_id}/{path}", headers=auth(bob)).status_code == 403
     assert keyed_client.post(f"/jobs/{job_id}/retry", headers=auth(bob)).status_code == 403
     with session_maker.begin() as s:
-        [task] = repo.ensure_tasks(s, job_id, [repo.NewTask("x/a.sql", "a.sql")])
+        [task] = queries.tasks.ensure_tasks(s, job_id, [queries.tasks.NewTask("x/a.sql", "a.sql")])
     assert keyed_client.get(f"/tasks/{task.task_id}/result", headers=auth(bob)).status_code == 403
     assert keyed_client.get(f"/jobs/{job_id}", headers=auth(admin)).status_code == 200
 

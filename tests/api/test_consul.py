@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from db.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from deployments.processes import free_port, wait_for
 from tests.support.stand_ins import ConsulStandIn, serving
 

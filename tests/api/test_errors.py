@@ -8,7 +8,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import repo
+from db import queries
 from db.models import TaskStatus
 from tests.support.factories import make_job
 
@@ -40,22 +40,26 @@ def test_result_answers(
     assert client.get("/tasks/task-nope/result").json() == {"detail": "Task not found"}
     job_id = make_job(session_maker)
     with session_maker.begin() as s:
-        pending, failed, done, lost = repo.ensure_tasks(
+        pending, failed, done, lost = queries.tasks.ensure_tasks(
             s,
             job_id,
             [
-                repo.NewTask(f"jobs/{job_id}/extracted/{n}.sql", f"{n}.sql")
+                queries.tasks.NewTask(f"jobs/{job_id}/extracted/{n}.sql", f"{n}.sql")
                 for n in ("a", "b", "c", "d")
             ],
         )
-        repo.mark_tasks(
+        queries.tasks.mark_tasks(
             s,
             [
-                repo.TaskOutcome(
+                queries.tasks.TaskOutcome(
                     failed.task_id, TaskStatus.FAILURE, None, "time limit of 1 s exceeded", None
                 ),
-                repo.TaskOutcome(done.task_id, TaskStatus.SUCCESS, "jobs/r/done.json", None, 0),
-                repo.TaskOutcome(lost.task_id, TaskStatus.SUCCESS, "jobs/r/lost.json", None, 0),
+                queries.tasks.TaskOutcome(
+                    done.task_id, TaskStatus.SUCCESS, "jobs/r/done.json", None, 0
+                ),
+                queries.tasks.TaskOutcome(
+                    lost.task_id, TaskStatus.SUCCESS, "jobs/r/lost.json", None, 0
+                ),
             ],
         )
     (shared_root / "jobs/r").mkdir(parents=True)

@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 from prefect import get_client
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import repo
+from core.settings import Settings
+from db import queries
 from db.models import JobStatus, SubmissionType
-from db.settings import Settings
 from flows.trigger import trigger_lint_job
 
 
@@ -23,7 +23,7 @@ def test_inline_sql_is_stored_and_triggers_one_flow_run(
     job_id = response.json()["job_id"]
     assert job_id.startswith("job-") and UUID(job_id.removeprefix("job-")).version == 4
     with session_maker() as s:
-        job = repo.get_job(s, job_id)
+        job = queries.jobs.get_job(s, job_id)
     assert job is not None
     assert (job.status, job.submission_type, job.dialect) == (
         JobStatus.ACCEPTED,

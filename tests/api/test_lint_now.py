@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from db.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from deployments.processes import wait_for
 from tests.conftest import CORPUS
 from tests.support.oracle import cli_job_violations

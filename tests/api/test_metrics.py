@@ -5,7 +5,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import repo
+from db import queries
 from db.models import TaskStatus
 
 
@@ -26,15 +26,15 @@ def test_metrics_follow_the_tables_and_requests(
     before = scrape(client)
     job_id = client.post("/jobs", json={"sql_content": "select 1\n"}).json()["job_id"]
     with session_maker.begin() as s:
-        pending = repo.ensure_tasks(
-            s, job_id, [repo.NewTask(f"x/{n}.sql", f"{n}.sql") for n in ("a", "b", "c")]
+        pending = queries.tasks.ensure_tasks(
+            s, job_id, [queries.tasks.NewTask(f"x/{n}.sql", f"{n}.sql") for n in ("a", "b", "c")]
         )
     seconds = {"a.sql": 0.07, "b.sql": 0.3, "c.sql": 7.0}
     with session_maker.begin() as s:
-        repo.mark_tasks(
+        queries.tasks.mark_tasks(
             s,
             [
-                repo.TaskOutcome(
+                queries.tasks.TaskOutcome(
                     p.task_id,
                     TaskStatus.SUCCESS,
                     "r.json",

@@ -7,9 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import repo
+from core.settings import Settings, get_settings
+from db import queries
 from db.models import JobStatus, Severity, TaskStatus
-from db.settings import Settings, get_settings
+from linting.status import finish_job
 from tests.conftest import CORPUS
 from tests.support.factories import zip_bytes
 
@@ -103,7 +104,7 @@ def test_job_list_filters_and_pages(
         for who, n in (("list-a", 3), ("list-b", 2))
     }
     with session_maker.begin() as s:
-        repo.fail_job(s, ids["list-b"][0], "broken", only_if_unfinished=False)
+        queries.jobs.fail_job(s, ids["list-b"][0], "broken", only_if_unfinished=False)
     page = client.get("/jobs", params={"submitter": "list-a", "size": 2}).json()
     assert page["total"] == 3 and len(page["items"]) == 2
     second = client.get("/jobs", params={"submitter": "list-a", "size": 2, "page": 2}).json()
@@ -123,12 +124,14 @@ def _seed_findings(sessions: sessionmaker[Session], client: TestClient) -> str:
     """A job with three linted files and their findings, as lint batches store them."""
     job_id = client.post("/jobs", json={"zip_file_path": "archives/ok.zip"}).json()["job_id"]
     with sessions.begin() as s:
-        pending = repo.ensure_tasks(
-            s, job_id, [repo.NewTask(f"x/{n}", n) for n in ("a.sql", "b.sql", "c.sql")]
+        pending = queries.tasks.ensure_tasks(
+            s, job_id, [queries.tasks.NewTask(f"x/{n}", n) for n in ("a.sql", "b.sql", "c.sql")]
         )
 
-    def finding(code: str, line: int, severity: Severity) -> repo.Finding:
-        return repo.Finding(code, f"rule.{code}", line, 1, line, 5, f"{code} here", severity, False)
+    def finding(code: str, line: int, severity: Severity) -> queries.findings.Finding:
+        return queries.findings.Finding(
+            code, f"rule.{code}", line, 1, line, 5, f"{code} here", severity, False
+        )
 
     plan = {
         "a.sql": [finding("LT01", 1, Severity.INFO), finding("LT01", 3, Severity.INFO)],
@@ -136,10 +139,10 @@ def _seed_findings(sessions: sessionmaker[Session], client: TestClient) -> str:
         "c.sql": [],
     }
     with sessions.begin() as s:
-        repo.mark_tasks(
+        queries.tasks.mark_tasks(
             s,
             [
-                repo.TaskOutcome(
+                queries.tasks.TaskOutcome(
                     p.task_id,
                     TaskStatus.SUCCESS,
                     f"jobs/{job_id}/results/{p.task_id}.json",
@@ -204,12 +207,12 @@ def test_findings_of_a_file_linted_again_replace_the_old_ones(
 ) -> None:
     job_id = _seed_findings(session_maker, client)
     with session_maker() as s:
-        [task] = [t for t in repo.all_tasks(s, job_id) if t.file_name == "a.sql"]
-    again = repo.TaskOutcome(
+        [task] = [t for t in queries.tasks.all_tasks(s, job_id) if t.file_name == "a.sql"]
+    again = queries.tasks.TaskOutcome(
         task.task_id, TaskStatus.SUCCESS, task.result_file_path, None, 0, "a.sql", job_id
     )
     with session_maker.begin() as s:
-        repo.mark_tasks(s, [again])
+        queries.tasks.mark_tasks(s, [again])
     assert client.get(f"/jobs/{job_id}/violations", params={"file": "a.sql"}).json()["total"] == 0
 
 
@@ -219,11 +222,11 @@ def test_retry_answers(client: TestClient, session_maker: sessionmaker[Session])
     running = client.post(f"/jobs/{job_id}/retry")
     assert running.status_code == 409 and "once it has ended" in running.json()["detail"]
     with session_maker.begin() as s:
-        repo.finish_job(s, job_id, dict.fromkeys(TaskStatus, 0) | {TaskStatus.SUCCESS: 1})
+        finish_job(s, job_id, dict.fromkeys(TaskStatus, 0) | {TaskStatus.SUCCESS: 1})
     done = client.post(f"/jobs/{job_id}/retry")
     assert done.status_code == 409 and "nothing to retry" in done.json()["detail"]
     with session_maker.begin() as s:
-        repo.fail_job(s, job_id, "boom", only_if_unfinished=False)
+        queries.jobs.fail_job(s, job_id, "boom", only_if_unfinished=False)
     first_run = client.get(f"/jobs/{job_id}").json()["flow_run_id"]
     retried = client.post(f"/jobs/{job_id}/retry")
     assert retried.status_code == 202, retried.text
@@ -235,7 +238,7 @@ def test_retry_answers(client: TestClient, session_maker: sessionmaker[Session])
 def test_fixed_and_diff_answers(client: TestClient, session_maker: sessionmaker[Session]) -> None:
     job_id = _seed_findings(session_maker, client)
     with session_maker() as s:
-        task = repo.all_tasks(s, job_id)[0]
+        task = queries.tasks.all_tasks(s, job_id)[0]
     response = client.get(f"/tasks/{task.task_id}/fixed")
     assert response.status_code == 409 and "fix: true" in response.json()["detail"]
     assert client.get("/tasks/task-nope/diff").status_code == 404

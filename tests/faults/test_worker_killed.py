@@ -39,7 +39,7 @@ def test_lint_child_killed_mid_file(
     # again, once more files have finished, until a file in hand was hit (or the job ended).
     killed = 0
     for _ in range(5):
-        children = system.descendants("dask-cluster", b"flows.lint_child")
+        children = system.descendants("dask-cluster", b"linting.child_process")
         assert children
         for pid in children:
             system.kill(pid)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import repo
+from db import queries
 from db.models import SubmissionType
 
 
@@ -40,7 +40,7 @@ def make_job(
     source_path: str = "archives/test.zip",
     dialect: str = "ansi",
 ) -> str:
-    job_id = repo.new_job_id()
+    job_id = queries.jobs.new_job_id()
     with sessions.begin() as session:
-        repo.insert_job(session, job_id, submission, source_path, dialect)
+        queries.jobs.insert_job(session, job_id, submission, source_path, dialect)
     return job_id

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flows.lint import effective_config_text, service_overrides
+from linting.engine import effective_config_text, service_overrides
 
 SQLFLUFF = Path(sys.executable).parent / "sqlfluff"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.archive import ArchiveLimits, extract_archive
-from flows.errors import BadArchive
+from linting.archive import ArchiveLimits, extract_archive
+from linting.errors import BadArchive
 from tests.support.factories import make_zip
 
 LIMITS = ArchiveLimits(max_entries=1000, max_total_bytes=10_000_000, max_ratio=200)

@@ -1,6 +1,6 @@
 """Batches keep order, respect the caps, and shrink towards the end of a job."""
 
-from flows.batching import make_batches
+from linting.batching import make_batches
 
 
 def _sizes(batches: list[list[int]]) -> list[int]:

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from db.models import Severity
-from flows.errors import BadConfig, BadInput, UnknownDialect
-from flows.job_config import JobOptions, find_unsafe_config, validate
-from flows.severity import severity_of
+from linting.errors import BadConfig, BadInput, UnknownDialect
+from linting.options import JobOptions, find_unsafe_config, validate
+from linting.severity import severity_of
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.errors import UnknownDialect
-from flows.job_config import check_dialect
-from flows.lint import LintChild, LintRequest, lint_file
+from linting.engine import LintChild, LintRequest, lint_file
+from linting.errors import UnknownDialect
+from linting.options import check_dialect
 from tests.conftest import CORPUS
 from tests.support.oracle import cli_violations
 

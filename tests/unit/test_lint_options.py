@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from flows.job_config import JobOptions, write_job_files
-from flows.lint import LintRequest, lint_file, service_overrides
+from linting.engine import LintRequest, lint_file, service_overrides
+from linting.options import JobOptions, write_job_files
 from tests.conftest import CORPUS
 from tests.support.oracle import cli_fix, cli_job_violations
 

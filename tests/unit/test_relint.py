@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from db.settings import Settings
+from core.settings import Settings
 from deployments.serve import relint_deployment
 from flows.relint import changes_between
 

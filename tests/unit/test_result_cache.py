@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from flows.lint import LintRequest, lint_with_limit
-from flows.result_cache import cache_key
+from linting.engine import LintRequest, lint_with_limit
+from linting.result_cache import cache_key
 from tests.conftest import CORPUS
 
 OVERRIDES = {"dialect": "ansi", "large_file_skip_byte_limit": 1000, "use_rust_parser": False}

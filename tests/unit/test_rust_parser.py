@@ -9,7 +9,7 @@ files under 100 KB; the Rust parser took 40-70% of the Python time.)
 import json
 from pathlib import Path
 
-from flows.lint import LintRequest, lint_file
+from linting.engine import LintRequest, lint_file
 from tests.conftest import CORPUS
 
 DOLPHIN = CORPUS / "mixed/postgres/apache-dolphinscheduler/upgrade/3.2.0_schema/postgresql"
@@ -37,6 +37,6 @@ def test_parsers_differ_only_where_stated(tmp_path: Path) -> None:
 
 
 def test_python_parser_is_the_default() -> None:
-    from db.settings import Settings
+    from core.settings import Settings
 
     assert Settings().SQLFLUFF_USE_RUST_PARSER is False

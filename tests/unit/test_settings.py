@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from db.settings import Settings
+from core.settings import Settings
 
 
 def test_embedded_defaults_live_under_data_dir(
@@ -31,7 +31,7 @@ def test_embedded_defaults_live_under_data_dir(
     ],
 )
 def test_bad_value_stops_with_one_line_naming_it(name: str, value: str, tmp_path: Path) -> None:
-    code = "from db.settings import load_settings_or_exit; load_settings_or_exit()"
+    code = "from core.settings import load_settings_or_exit; load_settings_or_exit()"
     proc = subprocess.run(
         [sys.executable, "-c", code],
         env={name: value, "PATH": ""},

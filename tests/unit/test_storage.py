@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.errors import SourceMissing, UnsafePath
-from flows.storage import resolve_under_root, write_json
+from linting.errors import SourceMissing, UnsafePath
+from linting.storage import resolve_under_root, write_json
 
 
 @pytest.fixture

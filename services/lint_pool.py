@@ -1,6 +1,6 @@
 """`POST /lint`: small SQL answered at once by a warm pool of lint processes.
 
-Each API process keeps INLINE_POOL_SIZE lint children (`flows.lint.LintChild`, the same code
+Each API process keeps INLINE_POOL_SIZE lint children (`linting.engine.LintChild`, the same code
 that lints job files) started and warmed at start-up. A request takes an idle child; at most
 INLINE_MAX_WAITING more may queue for one (then 503), and a lint past INLINE_TIMEOUT_SECONDS
 kills its child (504), which is replaced.
@@ -15,11 +15,11 @@ import threading
 import uuid
 from typing import Any
 
-from db.settings import Settings
-from flows.job_config import JobOptions
-from flows.lint import FileOutcome, LintChild, LintRequest, service_overrides
-from flows.severity import severity_of
-from flows.storage import write_bytes_atomic
+from core.settings import Settings
+from linting.engine import FileOutcome, LintChild, LintRequest, service_overrides
+from linting.options import JobOptions
+from linting.severity import severity_of
+from linting.storage import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import consul
 import requests
 
-from db.settings import Settings
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

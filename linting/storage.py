@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from flows.errors import SourceMissing, UnsafePath
+from linting.errors import SourceMissing, UnsafePath
 
 INLINE_SQL_NAME = "input.sql"
 RESULT_CACHE_DIR = "cache/results"

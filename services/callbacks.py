@@ -17,9 +17,9 @@ import time
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.summaries import job_summary
-from db import repo
-from db.settings import Settings
+from core.settings import Settings
+from db import queries
+from services.summaries import job_summary
 
 logger = logging.getLogger(__name__)
 
@@ -61,17 +61,17 @@ def deliver(url: str, body: bytes, settings: Settings, job_id: str) -> str:
 def send_due_callbacks(settings: Settings, sessions: sessionmaker[Session]) -> int:
     """Deliver the callbacks of ended jobs not yet called back; returns how many were tried."""
     with sessions.begin() as session:
-        claimed = repo.claim_callbacks(session)
+        claimed = queries.jobs.claim_callbacks(session)
     for job_id, url in claimed:
         with sessions() as session:
-            job = repo.get_job(session, job_id)
+            job = queries.jobs.get_job(session, job_id)
             if job is None:
                 continue
             body = job_summary(session, job).model_dump_json().encode()
         outcome = deliver(url, body, settings, job_id)
         logger.info("callback %s", outcome, extra={"job_id": job_id})
         with sessions.begin() as session:
-            repo.set_callback_status(session, job_id, outcome)
+            queries.jobs.set_callback_status(session, job_id, outcome)
     return len(claimed)
 
 

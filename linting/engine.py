@@ -1,7 +1,7 @@
 """SQLFluff wrapper: lint one file the way `sqlfluff lint --format json` does, within limits.
 
 No Prefect here. `lint_file` runs SQLFluff in-process (used inside the lint child). A Dask task
-calls `lint_with_limit`, which hands the file to a long-lived child process (`flows.lint_child`)
+calls `lint_with_limit`, which hands the file to a long-lived child (`linting.child_process`)
 so a per-file time limit can kill it: Dask runs tasks in threads, where `signal.alarm` cannot
 be used. One child per worker thread is started once and reused; it dies with its parent.
 """
@@ -20,9 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flows import result_cache
-from flows.job_config import effective_summary
-from flows.storage import write_bytes_atomic, write_json
+from linting import result_cache
+from linting.options import effective_summary
+from linting.storage import write_bytes_atomic, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ class LintChild:
 
     def _start(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "flows.lint_child"],
+            [sys.executable, "-m", "linting.child_process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )

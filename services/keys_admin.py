@@ -4,9 +4,9 @@
 import argparse
 
 from api.auth import hash_key, new_key
-from db import repo
+from core.settings import load_settings_or_exit
+from db import queries
 from db.engine import make_engine, make_sessionmaker
-from db.settings import load_settings_or_exit
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -28,16 +28,16 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "create":
             key_id, key = new_key()
             with sessions.begin() as session:
-                repo.add_api_key(session, key_id, hash_key(key), args.name, args.admin)
+                queries.keys.add_api_key(session, key_id, hash_key(key), args.name, args.admin)
             print(key)
             return 0
         if args.action == "revoke":
             with sessions.begin() as session:
-                revoked = repo.revoke_api_key(session, args.key_id)
+                revoked = queries.keys.revoke_api_key(session, args.key_id)
             print(f"revoked {args.key_id}" if revoked else f"no active key {args.key_id}")
             return 0 if revoked else 1
         with sessions() as session:
-            for key in repo.list_api_keys(session):
+            for key in queries.keys.list_api_keys(session):
                 state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
                 role = "admin" if key.is_admin else "user"
                 print(f"{key.key_id}\t{key.name}\t{role}\t{state}")

@@ -13,8 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flows.job_config import config_files_on_path
-from flows.storage import write_json
+from linting.options import config_files_on_path
+from linting.storage import write_json
 
 logger = logging.getLogger(__name__)
 

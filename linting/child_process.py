@@ -1,6 +1,6 @@
 """The lint child process: reads one JSON `LintRequest` per line, lints, answers one line.
 
-Started by `flows.lint.LintChild`. Its own stdout is moved to stderr at start, so nothing
+Started by `linting.engine.LintChild`. Its own stdout is moved to stderr at start, so nothing
 SQLFluff prints can corrupt the reply channel; it exits when its parent closes stdin.
 """
 
@@ -9,9 +9,9 @@ import json
 import os
 import sys
 
-from db.logs import configure_logging
-from db.settings import get_settings
-from flows.lint import LintRequest, lint_file
+from core.logging import configure_logging
+from core.settings import get_settings
+from linting.engine import LintRequest, lint_file
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from db.settings import Settings
+from core.settings import Settings
 
 CONTEXT_FIELDS = ("job_id", "task_id", "flow_run_id", "task_run_id")
 OUR_LOGGERS = ("api", "db", "flows", "deployments", "client")

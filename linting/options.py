@@ -5,7 +5,7 @@ A job lints exactly as this CLI call would, run on the job's files:
     sqlfluff lint --config jobs/<id>/job.sqlfluff [--dialect D] [--templater T] \
         [--rules R] [--exclude-rules X] <files>
 
-with the service's own limits (`flows.lint.SERVICE_OVERRIDES`) added. SQLFluff layers, lowest
+with the service's own limits (`linting.engine.SERVICE_OVERRIDES`) added. SQLFluff layers, lowest
 first: `jobs/<id>/.sqlfluff` (holds only the default dialect, so a job that names none still has
 one), every `.sqlfluff` (or setup.cfg, tox.ini, pyproject.toml) on the way down to the file —
 those of a ZIP apply to the files beneath them — then the job's `config` text, then the options.
@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flows.errors import BadConfig, UnknownDialect
+from linting.errors import BadConfig, UnknownDialect
 
 TEMPLATERS = ("raw", "jinja", "placeholder", "python")
 # Options that make SQLFluff import Python code from a path: never from a client.
@@ -190,7 +190,7 @@ def _load_with_sqlfluff(config_text: str, options: JobOptions) -> None:
 
 def write_job_files(root: Path, job_id: str, default_dialect: str, config_text: str | None) -> None:
     """Lay out the job's config layers on the share (see the module docstring)."""
-    from flows.storage import write_bytes_atomic
+    from linting.storage import write_bytes_atomic
 
     layer = f"[sqlfluff]\ndialect = {default_dialect}\n"
     write_bytes_atomic(root / default_layer_path(job_id), layer.encode())

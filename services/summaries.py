@@ -3,15 +3,15 @@
 from sqlalchemy.orm import Session
 
 from api.schemas import FileCount, JobSummaryOut, Progress, RuleCount
-from db import repo
+from db import queries
 from db.models import LintingJob, TaskStatus
 
 
 def job_summary(session: Session, job: LintingJob, top: int = 10) -> JobSummaryOut:
     """Counts by task status, rule and severity, the worst files and progress."""
     job_id = job.job_id
-    counts = repo.task_counts(session, job_id)
-    summary = repo.summarize(session, job_id, top)
+    counts = queries.tasks.task_counts(session, job_id)
+    summary = queries.findings.summarize(session, job_id, top)
     total = sum(counts.values())
     done = counts[TaskStatus.SUCCESS] + counts[TaskStatus.FAILURE]
     return JobSummaryOut(

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     SEVERITY_OVERRIDES: dict[str, Literal["INFO", "MINOR", "MAJOR", "CRITICAL", "BLOCKER"]] = Field(
         default_factory=dict,
         description='JSON: rule code or group to severity, e.g. {"LT05": "MAJOR", "CP": '
-        '"MINOR"}; see flows/severity.py for the defaults.',
+        '"MINOR"}; see linting/severity.py for the defaults.',
     )
     UPLOAD_MAX_BYTES: int = Field(
         default=200 * 1024**2, gt=0, description="Largest file POST /jobs/upload accepts (413)."

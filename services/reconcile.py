@@ -23,10 +23,11 @@ from prefect.exceptions import PrefectException
 from prefect.states import Crashed
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import repo
+from core.settings import Settings
+from db import queries
 from db.models import JobStatus, LintingJob, utcnow
-from db.settings import Settings
 from flows.trigger import run_tags, trigger_lint_job
+from linting.status import finish_job
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ def reconcile_once(settings: Settings, sessions: sessionmaker[Session]) -> int:
     now = utcnow()
     quiet = min(settings.TRIGGER_RETRY_AFTER_SECONDS, settings.STALE_AFTER_SECONDS)
     with sessions() as session:
-        jobs: list[LintingJob] = repo.unfinished_jobs(session, now - timedelta(seconds=quiet))
+        jobs: list[LintingJob] = queries.jobs.unfinished_jobs(
+            session, now - timedelta(seconds=quiet)
+        )
     changed = 0
     try:
         for job in jobs:
@@ -67,7 +70,7 @@ def reconcile_once(settings: Settings, sessions: sessionmaker[Session]) -> int:
                     tags=run_tags(job.dialect, job.submission_type.value),
                 )
                 with sessions.begin() as session:
-                    repo.set_flow_run_id(session, job.job_id, flow_run_id)
+                    queries.jobs.set_flow_run_id(session, job.job_id, flow_run_id)
                 changed += 1
         states = _states([j.flow_run_id for j in jobs if j.flow_run_id])
         for job in jobs:
@@ -91,7 +94,7 @@ def _settle(
     extra = {"job_id": job.job_id, "flow_run_id": run_id}
     if state.type == StateType.COMPLETED:
         with sessions.begin() as session:
-            repo.finish_job(session, job.job_id)
+            finish_job(session, job.job_id)
         logger.info("reconciled: run completed, job finished from its rows", extra=extra)
         return True
     if state.type in _ENDED_BADLY:
@@ -110,7 +113,7 @@ def _settle(
     else:
         return False
     with sessions.begin() as session:
-        changed = repo.fail_job(session, job.job_id, message, only_if_unfinished=True)
+        changed = queries.jobs.fail_job(session, job.job_id, message, only_if_unfinished=True)
     if changed:
         logger.warning("reconciled: %s", message, extra=extra)
     return changed

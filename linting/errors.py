@@ -6,7 +6,7 @@
       SourceMissing     -> 404
 
 A file that cannot be linted is never an exception across a task boundary: it becomes a
-FAILURE row with its reason (`flows.lint.FileOutcome`).
+FAILURE row with its reason (`linting.engine.FileOutcome`).
 """
 
 

@@ -16,8 +16,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from flows.errors import BadArchive
-from flows.job_config import CONFIG_FILE_NAMES
+from linting.errors import BadArchive
+from linting.options import CONFIG_FILE_NAMES
 
 _CHUNK = 1 << 20
 

@@ -1,0 +1,36 @@
+"""A job's final status, decided from its file tasks' counts (the one business rule of a job's end).
+
+COMPLETED when every file task is SUCCESS, PARTIALLY_COMPLETED when some failed, FAILED when
+none could be linted, none exist, or some never finished (docs/api.md, "Statuses").
+"""
+
+from sqlalchemy.orm import Session
+
+from db import queries
+from db.models import JobStatus, TaskStatus
+
+
+def final_status(counts: dict[TaskStatus, int]) -> tuple[JobStatus, str | None]:
+    """A job's final status and error message from its file-task counts."""
+    total = sum(counts.values())
+    failed = counts[TaskStatus.FAILURE]
+    unfinished = counts[TaskStatus.PENDING] + counts[TaskStatus.IN_PROGRESS]
+    if total == 0:
+        return JobStatus.FAILED, "no SQL files to lint"
+    if unfinished:
+        return JobStatus.FAILED, f"{unfinished} of {total} files were not linted; retry the job"
+    if failed == total:
+        return JobStatus.FAILED, f"all {total} files failed to lint"
+    return (JobStatus.PARTIALLY_COMPLETED if failed else JobStatus.COMPLETED), None
+
+
+def finish_job(
+    session: Session, job_id: str, counts: dict[TaskStatus, int] | None = None
+) -> tuple[JobStatus, str | None]:
+    """Set the job's final status from its file tasks (or from `counts` already read) and
+    return it with its message."""
+    if counts is None:
+        counts = queries.tasks.task_counts(session, job_id)
+    status, message = final_status(counts)
+    queries.jobs.set_final_status(session, job_id, status, message)
+    return status, message
