@@ -38,7 +38,8 @@ from flows.runner import worker_threads
 from linting import storage
 from linting.archive import ArchiveLimits, extract_archive
 from linting.batching import make_batches
-from linting.engine import LintRequest, lint_with_limit, service_overrides
+from linting.children import lint_with_limit
+from linting.engine import LintRequest
 from linting.errors import BadArchive, LintServiceError
 from linting.options import (
     JobOptions,
@@ -92,14 +93,9 @@ def _lint_files(
     root = settings.NFS_SHARE_ROOT_PATH
     session_maker = sessions(settings.DATABASE_URL)
     job_options = JobOptions.from_json(options, legacy_dialect=settings.SQLFLUFF_DIALECT)
-    base = LintRequest(
-        source="",
-        display_name="",
-        result="",
-        overrides={
-            **service_overrides(settings.LINT_MAX_FILE_BYTES, settings.SQLFLUFF_USE_RUST_PARSER),
-            **job_options.overrides(),
-        },
+    base = LintRequest.template(
+        settings,
+        job_options,
         max_bytes=settings.LINT_MAX_FILE_BYTES,
         extra_config=str(root / job_config_path(job_id)) if job_options.has_config else None,
         fix_dir=str(root / storage.fixes_dir(job_id)) if job_options.fix else None,

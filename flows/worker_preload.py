@@ -9,7 +9,7 @@ from typing import Any
 
 from core.logging import configure_logging
 from core.settings import get_settings
-from linting.engine import warm_up
+from linting.children import warm_up
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The lint child process: reads one JSON `LintRequest` per line, lints, answers one line.
 
-Started by `linting.engine.LintChild`. Its own stdout is moved to stderr at start, so nothing
+Started by `linting.children.LintChild`. Its own stdout is moved to stderr at start, so nothing
 SQLFluff prints can corrupt the reply channel; it exits when its parent closes stdin.
 """
 

@@ -1,27 +1,22 @@
-"""SQLFluff wrapper: lint one file the way `sqlfluff lint --format json` does, within limits.
+"""SQLFluff in this process: lint one file the way `sqlfluff lint --format json` does (and fix
+it as `sqlfluff fix` would), with one Linter per distinct config.
 
-No Prefect here. `lint_file` runs SQLFluff in-process (used inside the lint child). A Dask task
-calls `lint_with_limit`, which hands the file to a long-lived child (`linting.child_process`)
-so a per-file time limit can kill it: Dask runs tasks in threads, where `signal.alarm` cannot
-be used. One child per worker thread is started once and reused; it dies with its parent.
+Runs inside a lint child (`linting.children`), never in a Dask worker or API process directly:
+submitted SQL only meets SQLFluff in a process with limits. No Prefect, no HTTP here.
 """
 
 import difflib
 import json
 import logging
 import os
-import queue
-import selectors
-import subprocess
-import sys
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from core.settings import Settings
 from linting import result_cache
-from linting.options import effective_summary
+from linting.options import JobOptions, effective_summary
 from linting.storage import write_bytes_atomic, write_json
 
 logger = logging.getLogger(__name__)
@@ -60,6 +55,19 @@ class LintRequest:
         overrides = config_overrides(dialect, max_bytes, rust_parser)
         return cls(source, display_name, result, overrides, max_bytes, **more)
 
+    @classmethod
+    def template(
+        cls, settings: Settings, options: JobOptions, *, max_bytes: int, **more: Any
+    ) -> "LintRequest":
+        """The one way a job's files and a `POST /lint` call get their request: the service's
+        limits from `settings`, then the submitter's options on top (as CLI flags beat config
+        files). `source`, `display_name` and `result` are filled in per file."""
+        overrides = {
+            **service_overrides(max_bytes, settings.SQLFLUFF_USE_RUST_PARSER),
+            **options.overrides(),
+        }
+        return cls("", "", "", overrides, max_bytes, **more)
+
 
 @dataclass(frozen=True)
 class FileOutcome:
@@ -82,7 +90,8 @@ def service_overrides(max_bytes: int, rust_parser: bool = False) -> dict[str, An
     SQLFluff's own `large_file_skip_byte_limit` (20,000 bytes) skips bigger files silently; the
     service lifts it to its own limit and reports files over that as FAILURE instead.
     `use_rust_parser` is pinned: SQLFluff's default `auto` would switch parsers whenever
-    `sqlfluffrs` is installed, and the two differ on a few files (tests/unit/test_rust_parser.py).
+    `sqlfluffrs` is installed, and the two differ on a few files
+    (tests/unit/linting/test_engine_rust_parser.py).
     """
     return {"large_file_skip_byte_limit": max_bytes, "use_rust_parser": rust_parser}
 
@@ -159,7 +168,7 @@ def lint_file(request: LintRequest) -> FileOutcome:
     record.pop("timings", None)  # run-dependent; SPEC §6 lets it go
     if request.cache_dir and request.cache_key:
         result_cache.store(Path(request.cache_dir), request.cache_key, record, effective)
-    return _write_result(request, record, effective)
+    return write_result(request, record, effective)
 
 
 def _write_fix(linter: Any, request: LintRequest, even_unparsable: bool) -> str | None:
@@ -206,7 +215,7 @@ def _write_fix(linter: Any, request: LintRequest, even_unparsable: bool) -> str 
     return None
 
 
-def _write_result(
+def write_result(
     request: LintRequest, record: dict[str, Any], effective: dict[str, Any] | None
 ) -> FileOutcome:
     try:
@@ -215,124 +224,3 @@ def _write_result(
         return FileOutcome(None, f"cannot write the result file: {type(exc).__name__}: {exc}")
     violations = [{k: v for k, v in vi.items() if k != "fixes"} for vi in record["violations"]]
     return FileOutcome(len(violations), None, violations, effective)
-
-
-def _from_cache(request: LintRequest) -> tuple[FileOutcome | None, LintRequest]:
-    """A cached result written as this file's result, or the request with its cache key."""
-    assert request.cache_dir is not None
-    source = Path(request.source)
-    try:
-        if source.stat().st_size > request.max_bytes:
-            return None, request
-        data = source.read_bytes()
-    except OSError:
-        return None, request  # let the lint report it
-    key = result_cache.cache_key(source, data, request.overrides, request.extra_config)
-    cached = result_cache.load(Path(request.cache_dir), key)
-    if cached is None:
-        return None, replace(request, cache_key=key)
-    record, effective = cached
-    return _write_result(request, {"filepath": request.display_name, **record}, effective), request
-
-
-class LintChild:
-    """A child process that lints files one at a time, killed and replaced on a time limit."""
-
-    def __init__(self) -> None:
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "linting.child_process"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        self._proc = proc
-        return proc
-
-    def close(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-            self._proc = None
-
-    def _send(self, request: LintRequest) -> subprocess.Popen[bytes] | None:
-        """Hand the request to a live child; a child that died while idle is replaced once."""
-        line = json.dumps(asdict(request)).encode() + b"\n"
-        for _ in range(2):
-            proc = self._proc if self._proc and self._proc.poll() is None else self._start()
-            assert proc.stdin is not None
-            try:
-                proc.stdin.write(line)
-                proc.stdin.flush()
-                return proc
-            except BrokenPipeError:
-                self.close()
-        return None
-
-    def lint(self, request: LintRequest, timeout: float) -> FileOutcome:
-        proc = self._send(request)
-        if proc is None:
-            return FileOutcome(None, "SQLFluff process could not be started")
-        line = self._read_line(proc, time.monotonic() + timeout)
-        if line is None:
-            self.close()
-            return FileOutcome(
-                None, f"time limit of {timeout:g} s exceeded (LINT_TIMEOUT_SECONDS)", timed_out=True
-            )
-        if not line:
-            code = proc.wait()
-            self._proc = None
-            return FileOutcome(None, f"SQLFluff process crashed (exit code {code})")
-        reply = json.loads(line)
-        return FileOutcome(**reply)
-
-    @staticmethod
-    def _read_line(proc: subprocess.Popen[bytes], deadline: float) -> bytes | None:
-        """The child's reply line, b"" if it died, None past the deadline."""
-        assert proc.stdout is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not sel.select(remaining):
-                return None
-        # The reply is one short line written at once: readline does not block past it.
-        return proc.stdout.readline()
-
-
-# Idle children of this process, shared by its threads; a worker preload may warm one up.
-_idle: "queue.SimpleQueue[LintChild]" = queue.SimpleQueue()
-
-
-def lint_with_limit(request: LintRequest, timeout: float) -> FileOutcome:
-    """Lint a file in a long-lived child of this process, giving up after `timeout` seconds.
-
-    With a cache dir, a result cached for the same bytes and config is reused instead.
-    """
-    if request.cache_dir:
-        hit, request = _from_cache(request)
-        if hit is not None:
-            return hit
-    try:
-        child = _idle.get_nowait()
-    except queue.Empty:
-        child = LintChild()
-    try:
-        return child.lint(request, timeout)
-    finally:
-        _idle.put(child)
-
-
-def warm_up(dialect: str, max_bytes: int, scratch_dir: Path) -> FileOutcome:
-    """Start a child and lint one tiny statement, so the first real file pays no start-up."""
-    scratch_dir.mkdir(parents=True, exist_ok=True)
-    source = scratch_dir / f"warm-up-{os.getpid()}.sql"
-    source.write_text("select 1\n")
-    request = LintRequest(
-        str(source),
-        source.name,
-        str(source) + ".json",
-        config_overrides(dialect, max_bytes),
-        max_bytes,
-    )
-    return lint_with_limit(request, timeout=120)

@@ -1,6 +1,6 @@
 """`POST /lint`: small SQL answered at once by a warm pool of lint processes.
 
-Each API process keeps INLINE_POOL_SIZE lint children (`linting.engine.LintChild`, the same code
+Each API process keeps INLINE_POOL_SIZE lint children (`linting.children.LintChild`, the same code
 that lints job files) started and warmed at start-up. A request takes an idle child; at most
 INLINE_MAX_WAITING more may queue for one (then 503), and a lint past INLINE_TIMEOUT_SECONDS
 kills its child (504), which is replaced.
@@ -13,10 +13,12 @@ import logging
 import queue
 import threading
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from core.settings import Settings
-from linting.engine import FileOutcome, LintChild, LintRequest, service_overrides
+from linting.children import LintChild
+from linting.engine import FileOutcome, LintRequest
 from linting.options import JobOptions
 from linting.severity import severity_of
 from linting.storage import write_bytes_atomic
@@ -84,17 +86,16 @@ class InlinePool:
         folder.mkdir()
         source = folder / INLINE_NAME
         source.write_text(sql, encoding="utf-8")
-        overrides = {
-            **service_overrides(self._settings.INLINE_MAX_BYTES, False),
-            **options.overrides(),
-        }
-        request = LintRequest(
+        request = replace(
+            LintRequest.template(
+                self._settings,
+                options,
+                max_bytes=self._settings.INLINE_MAX_BYTES,
+                extra_config=self._config_file(config_text),
+            ),
             source=str(source),
             display_name=INLINE_NAME,
             result=str(folder / "result.json"),
-            overrides=overrides,
-            max_bytes=self._settings.INLINE_MAX_BYTES,
-            extra_config=self._config_file(config_text),
         )
         try:
             outcome = child.lint(request, timeout)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from linting.engine import LintChild, LintRequest, lint_file
+from linting.children import LintChild
+from linting.engine import LintRequest, lint_file
 from linting.errors import UnknownDialect
 from linting.options import check_dialect
 from tests.conftest import CORPUS

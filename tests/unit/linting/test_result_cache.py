@@ -3,7 +3,8 @@
 import json
 from pathlib import Path
 
-from linting.engine import LintRequest, lint_with_limit
+from linting.children import lint_with_limit
+from linting.engine import LintRequest
 from linting.result_cache import cache_key
 from tests.conftest import CORPUS
 
