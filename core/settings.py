@@ -166,6 +166,20 @@ class Settings(BaseSettings):
         default=8, ge=1, description="Concurrent flow runs of one serve process."
     )
 
+    # Where job callbacks may go and how many are sent at once (services/callbacks.py, SPEC §9).
+    CALLBACK_ALLOWED_NETWORKS: str = Field(
+        default="",
+        pattern=r"^[0-9A-Fa-f:./, ]*$",
+        description="Comma-separated CIDRs a callback may reach although not public (e.g. "
+        "10.20.0.0/16 for an internal receiver); empty: public addresses only.",
+    )
+    CALLBACK_CONCURRENCY: int = Field(
+        default=8, ge=1, description="Callback deliveries in flight per API process."
+    )
+    CALLBACK_TIMEOUT_SECONDS: float = Field(
+        default=10.0, gt=0, description="Time limit of one callback attempt (DNS to answer)."
+    )
+
     @field_validator("DATA_DIR")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:

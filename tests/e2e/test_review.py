@@ -21,6 +21,7 @@ import httpx
 import jsonschema
 import pytest
 
+from services.webhooks import verify_signature
 from tests.conftest import CORPUS
 from tests.support.browser import rendered_dom, screenshot
 from tests.support.factories import make_zip, zip_bytes
@@ -52,6 +53,8 @@ def system(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env = {
         "CALLBACK_SECRET": SECRET,
         "CALLBACK_BACKOFF_SECONDS": "0.2",
+        # The receiver runs on this host: loopback is refused unless an operator allows it.
+        "CALLBACK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "LINT_MAX_FILE_BYTES": str(MAX_BYTES),
     }
     with running_system(database_url, tmp_path_factory.mktemp("review"), env) as running:
@@ -234,7 +237,11 @@ def test_callback_is_signed_and_retried(
     assert final["callback_status"] == "delivered (HTTP 204, attempt 2)"
     ours = [(h, b) for h, b in receiver.received if h.get("x-job-id") == job_id]
     assert len(ours) == 2  # the first answer was 500
+    # One Standard Webhooks message, retried under the same id; the legacy header kept.
+    assert {h["webhook-id"] for h, _ in ours} == {ours[0][0]["webhook-id"]}
+    assert ours[0][0]["webhook-id"].startswith(f"msg_{job_id}_")
     for headers, body in ours:
+        assert verify_signature(SECRET, headers, body)
         expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         assert headers["x-signature-256"] == expected
         payload = json.loads(body)
