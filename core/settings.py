@@ -166,6 +166,19 @@ class Settings(BaseSettings):
         default=8, ge=1, description="Concurrent flow runs of one serve process."
     )
 
+    # The sandbox of every process that runs SQLFluff on submitted input (linting/sandbox.py).
+    LINT_MAX_MEMORY_MB: int = Field(
+        default=2048,
+        ge=512,  # a lint child with its threads maps ~300 MB before any big file (measured)
+        le=1024**2,
+        description="Address-space limit (RLIMIT_AS) of each lint process, in MiB.",
+    )
+    LINT_NETWORK_ISOLATION: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="Run lint processes in an empty network namespace: auto (warn once and go "
+        "on if impossible), required (refuse to start without), off.",
+    )
+
     # Where job callbacks may go and how many are sent at once (services/callbacks.py, SPEC §9).
     CALLBACK_ALLOWED_NETWORKS: str = Field(
         default="",
