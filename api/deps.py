@@ -1,12 +1,15 @@
-"""Dependency aliases for routes: settings and the sessionmaker (not a session: routes commit
-before triggering Prefect, so they own their transactions)."""
+"""Typed dependencies of the routes: settings, the sessionmaker (not a session: routes commit
+before triggering Prefect, so they own their transactions), and a job the caller may read."""
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.auth import CallerDep, check_may_read
 from core.settings import Settings, get_settings
+from db import queries
+from db.models import LintingJob
 
 
 def _sessions(request: Request) -> sessionmaker[Session]:
@@ -16,3 +19,16 @@ def _sessions(request: Request) -> sessionmaker[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(_sessions)]
+
+
+def readable_job(job_id: str, sessions: SessionsDep, who: CallerDep) -> LintingJob:
+    """The job named in the path: 404 if there is none, 403 if it belongs to another API key."""
+    with sessions() as session:
+        job = queries.jobs.get_job(session, job_id)
+    if job is None:
+        raise HTTPException(404, "Job not found")
+    check_may_read(who, job)
+    return job
+
+
+ReadableJob = Annotated[LintingJob, Depends(readable_job)]

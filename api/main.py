@@ -19,7 +19,7 @@ from db.engine import make_engine, make_sessionmaker
 from linting.options import check_dialect
 from services.callbacks import callbacks_forever
 from services.consul import ConsulKeeper
-from services.lint_pool import InlinePool
+from services.lint_pool import LintPool
 from services.reconcile import reconcile_forever
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.NFS_SHARE_ROOT_PATH.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.DATABASE_URL)
     app.state.sessions = make_sessionmaker(engine)
-    app.state.inline_pool = pool = InlinePool(settings)
+    app.state.lint_pool = pool = LintPool(settings)
     background = [
         asyncio.create_task(reconcile_forever(settings, app.state.sessions)),
         asyncio.create_task(callbacks_forever(settings, app.state.sessions)),

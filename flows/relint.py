@@ -14,15 +14,14 @@ from datetime import timedelta
 from typing import Any
 
 from prefect import flow
-from sqlalchemy.orm import Session
 
 from core.settings import get_settings
 from db import queries
 from db.engine import sessions
 from db.models import FINAL_JOB_STATUSES, JobStatus, utcnow
 from db.retry import in_transaction
-from flows.trigger import run_tags, trigger_lint_job
-from linting.options import JobOptions, job_config_path, write_job_files
+from flows.start import NewJob, create_job
+from linting.options import JobOptions, job_config_path
 
 RELINT_SUBMITTER = "relint"
 logger = logging.getLogger(__name__)
@@ -82,29 +81,16 @@ def relint(
             continue
         new_id = queries.jobs.new_job_id()
         config_text = config_file.read_text("utf-8") if options.has_config else None
-        write_job_files(root, new_id, settings.SQLFLUFF_DIALECT, config_text)
-
-        def insert(session: Session, job: Any = job, new_id: str = new_id) -> None:
-            queries.jobs.insert_job(
-                session,
-                new_id,
-                job.submission_type,
-                job.source_path,
-                job.dialect,
-                options=job.options,
-                submitter=RELINT_SUBMITTER,
-                relint_of=job.job_id,
-            )
-
-        write(insert)
-        flow_run_id = trigger_lint_job(
-            settings.LINT_DEPLOYMENT,
-            new_id,
-            tags=run_tags(job.dialect, job.submission_type.value, "relint"),
+        new = NewJob(
+            job_id=new_id,
+            submission=job.submission_type,
+            source_path=job.source_path,
+            options=options,
+            config_text=config_text,
+            submitter=RELINT_SUBMITTER,
+            relint_of=job.job_id,
         )
-        write(
-            lambda s, new_id=new_id, run=flow_run_id: queries.jobs.set_flow_run_id(s, new_id, run)
-        )
+        create_job(settings, session_maker, new, more_tags=("relint",))
         pairs.append((job.job_id, new_id))
         log.info("re-linting %s as %s", job.job_id, new_id)
     for job_id, reason in skipped.items():

@@ -1,9 +1,11 @@
-"""`POST /lint`: small SQL answered at once by a warm pool of lint processes.
+"""The lint pool behind `POST /lint`: small SQL answered at once by warm lint processes.
 
-Each API process keeps INLINE_POOL_SIZE lint children (`linting.children.LintChild`, the same code
-that lints job files) started and warmed at start-up. A request takes an idle child; at most
-INLINE_MAX_WAITING more may queue for one (then 503), and a lint past INLINE_TIMEOUT_SECONDS
-kills its child (504), which is replaced.
+Each API process keeps INLINE_POOL_SIZE lint children (`linting.children.LintChild`, the same
+code that lints job files) started and warmed at start-up. A request takes an idle child; at
+most INLINE_MAX_WAITING more may queue for one (then 503), and a lint past
+INLINE_TIMEOUT_SECONDS kills its child (504). The killed child's replacement is warmed before
+it serves again, so no request pays a cold start (the INLINE_* names are kept from when the
+pool was called "inline"; a `sql_content` *job* is what "inline SQL" means elsewhere).
 """
 
 import asyncio
@@ -25,21 +27,23 @@ from linting.storage import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
-INLINE_NAME = "input.sql"
+SOURCE_NAME = "input.sql"
 
 
 class PoolFull(Exception):
     """Every lint process is busy and the queue is full."""
 
 
-class InlineTimeout(Exception):
+class LintTimeout(Exception):
     """The lint took longer than INLINE_TIMEOUT_SECONDS."""
 
 
-class InlinePool:
+class LintPool:
+    """The warm lint children of one API process."""
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._workdir = settings.DATA_DIR / "inline" / uuid.uuid4().hex[:12]
+        self._workdir = settings.DATA_DIR / "lint-pool" / uuid.uuid4().hex[:12]
         self._idle: queue.SimpleQueue[LintChild] = queue.SimpleQueue()
         self._children = [LintChild() for _ in range(settings.INLINE_POOL_SIZE)]
         self._admitted = 0
@@ -56,10 +60,14 @@ class InlinePool:
         layer = f"[sqlfluff]\ndialect = {self._settings.SQLFLUFF_DIALECT}\n"
         write_bytes_atomic(self._workdir / ".sqlfluff", layer.encode())
         for child in self._children:
-            outcome = self._run(child, "select 1\n", JobOptions(), None, timeout=120)
-            if not outcome.ok:
-                logger.warning("inline lint warm-up failed: %s", outcome.error)
-            self._idle.put(child)
+            self._warm(child)
+
+    def _warm(self, child: LintChild) -> None:
+        """Lint a tiny statement on `child` (starting it), then offer it to requests."""
+        outcome = self._run(child, "select 1\n", JobOptions(), None, timeout=120)
+        if not outcome.ok:
+            logger.warning("lint pool warm-up failed: %s", outcome.error)
+        self._idle.put(child)
 
     def close(self) -> None:
         for child in self._children:
@@ -84,7 +92,7 @@ class InlinePool:
     ) -> FileOutcome:
         folder = self._workdir / uuid.uuid4().hex
         folder.mkdir()
-        source = folder / INLINE_NAME
+        source = folder / SOURCE_NAME
         source.write_text(sql, encoding="utf-8")
         request = replace(
             LintRequest.template(
@@ -94,7 +102,7 @@ class InlinePool:
                 extra_config=self._config_file(config_text),
             ),
             source=str(source),
-            display_name=INLINE_NAME,
+            display_name=SOURCE_NAME,
             result=str(folder / "result.json"),
         )
         try:
@@ -115,7 +123,7 @@ class InlinePool:
 
         Raises:
             PoolFull: every child is busy and INLINE_MAX_WAITING requests already wait.
-            InlineTimeout: the lint took over INLINE_TIMEOUT_SECONDS.
+            LintTimeout: the lint took over INLINE_TIMEOUT_SECONDS.
             ValueError: SQLFluff could not lint it (the reason).
         """
         with self._lock:
@@ -138,12 +146,16 @@ class InlinePool:
         try:
             timeout = self._settings.INLINE_TIMEOUT_SECONDS
             outcome = self._run(child, sql, options, config_text, timeout)
-        finally:
+        except BaseException:
             self._idle.put(child)
+            raise
         if outcome.timed_out:
-            raise InlineTimeout(
+            # The child was killed: its replacement starts now, not on the next request.
+            threading.Thread(target=self._warm, args=(child,), name="lint-pool-warm").start()
+            raise LintTimeout(
                 f"linting took over {timeout:g} s (INLINE_TIMEOUT_SECONDS); submit it as a job"
             )
+        self._idle.put(child)
         if not outcome.ok:
             raise ValueError(outcome.error)
         overrides = self._settings.SEVERITY_OVERRIDES
@@ -152,7 +164,7 @@ class InlinePool:
             for v in outcome.violations or []
         ]
         return {
-            "file_name": INLINE_NAME,
+            "file_name": SOURCE_NAME,
             "violation_count": len(violations),
             "violations": violations,
             "effective_config": outcome.effective_config,

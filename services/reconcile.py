@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.settings import Settings
 from db import queries
 from db.models import JobStatus, LintingJob, utcnow
-from flows.trigger import run_tags, trigger_lint_job
+from flows.start import start_job
 from linting.status import finish_job
 
 logger = logging.getLogger(__name__)
@@ -64,13 +64,7 @@ def reconcile_once(settings: Settings, sessions: sessionmaker[Session]) -> int:
             if job.flow_run_id is None and job.updated_at < now - timedelta(
                 seconds=settings.TRIGGER_RETRY_AFTER_SECONDS
             ):
-                flow_run_id = trigger_lint_job(
-                    settings.LINT_DEPLOYMENT,
-                    job.job_id,
-                    tags=run_tags(job.dialect, job.submission_type.value),
-                )
-                with sessions.begin() as session:
-                    queries.jobs.set_flow_run_id(session, job.job_id, flow_run_id)
+                start_job(settings, sessions, job)
                 changed += 1
         states = _states([j.flow_run_id for j in jobs if j.flow_run_id])
         for job in jobs:

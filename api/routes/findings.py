@@ -2,34 +2,23 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
 from api import reports
-from api.auth import Caller, CallerDep, check_may_read
-from api.deps import SessionsDep, SettingsDep
+from api.deps import ReadableJob, SessionsDep, SettingsDep
 from api.schemas import JobSummaryOut, ViolationOut, ViolationPage
 from db import queries
-from db.models import LintingJob, Severity
+from db.models import Severity
 from services.summaries import job_summary
 
 router = APIRouter(tags=["findings"])
 
 
-def _job_or_404(session: Session, job_id: str, who: Caller) -> LintingJob:
-    job = queries.jobs.get_job(session, job_id)
-    if job is None:
-        raise HTTPException(404, "Job not found")
-    check_may_read(who, job)
-    return job
-
-
 @router.get("/jobs/{job_id}/violations", response_model=ViolationPage)
 def read_violations(
-    job_id: str,
+    job: ReadableJob,
     sessions: SessionsDep,
-    who: CallerDep,
     rule: Annotated[str | None, Query(description="A rule code, e.g. LT01.")] = None,
     severity: Annotated[Severity | None, Query(description="Exactly this severity.")] = None,
     min_severity: Annotated[Severity | None, Query(description="This severity or worse.")] = None,
@@ -40,8 +29,7 @@ def read_violations(
     """The job's findings, by file and position."""
     where = queries.findings.ViolationFilter(rule, severity, min_severity, file)
     with sessions() as session:
-        _job_or_404(session, job_id, who)
-        total, rows = queries.findings.list_violations(session, job_id, where, page, size)
+        total, rows = queries.findings.list_violations(session, job.job_id, where, page, size)
     return ViolationPage(
         total=total, page=page, size=size, items=[ViolationOut.model_validate(r) for r in rows]
     )
@@ -49,14 +37,13 @@ def read_violations(
 
 @router.get("/jobs/{job_id}/summary", response_model=JobSummaryOut)
 def read_summary(
-    job_id: str,
+    job: ReadableJob,
     sessions: SessionsDep,
-    who: CallerDep,
     top: int = Query(10, ge=1, le=1000, description="How many of the worst files to list."),
 ) -> JobSummaryOut:
     """Counts by task status, rule and severity; the worst files; progress while it runs."""
     with sessions() as session:
-        return job_summary(session, _job_or_404(session, job_id, who), top)
+        return job_summary(session, job, top)
 
 
 @router.get(
@@ -65,15 +52,14 @@ def read_summary(
     responses={200: {"content": {t: {} for t in reports.MEDIA_TYPES.values()}}},
 )
 def read_report(
-    job_id: str,
+    job: ReadableJob,
     settings: SettingsDep,
     sessions: SessionsDep,
-    who: CallerDep,
     format: Literal["sarif", "junit", "csv", "html"] = "sarif",  # noqa: A002 - the API's word
 ) -> Response:
     """The job's findings as SARIF 2.1.0, JUnit XML, CSV or a standalone HTML page."""
+    job_id = job.job_id
     with sessions() as session:
-        job = _job_or_404(session, job_id, who)
         tasks = queries.tasks.all_tasks(session, job_id)
         violations = queries.findings.all_violations(session, job_id)
     data = reports.JobReportData(job, tasks, violations, settings.NFS_SHARE_ROOT_PATH)

@@ -2,7 +2,6 @@
 
 import logging
 import re
-import uuid
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -12,8 +11,8 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.auth import CallerDep, check_may_read
-from api.deps import SessionsDep, SettingsDep
+from api.auth import CallerDep
+from api.deps import ReadableJob, SessionsDep, SettingsDep
 from api.schemas import (
     JobAccepted,
     JobCreate,
@@ -28,7 +27,7 @@ from api.schemas import (
 from api.submit import accept_job, check_options
 from db import queries
 from db.models import FINAL_JOB_STATUSES, JobStatus, SubmissionType, TaskStatus
-from flows.trigger import run_tags, trigger_lint_job
+from flows.start import start_job
 from linting import storage
 from linting.errors import BadInput, NotAZip
 
@@ -194,60 +193,39 @@ def _naive_utc(moment: datetime | None) -> datetime | None:
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
 def read_job(
-    job_id: str,
+    job: ReadableJob,
     sessions: SessionsDep,
-    who: CallerDep,
     page: int = Query(1, ge=1),
     size: int = Query(10, ge=1, le=1000),
 ) -> JobOut:
-    """A job's status, progress and one page of its tasks."""
+    """A job's status, progress and one page of its file tasks."""
     with sessions() as session:
-        job = queries.jobs.get_job(session, job_id)
-        if job is None:
-            raise HTTPException(404, "Job not found")
-        check_may_read(who, job)
-        rows = queries.tasks.page_tasks(session, job_id, page, size)
-        counts = queries.tasks.task_counts(session, job_id)
+        rows = queries.tasks.page_tasks(session, job.job_id, page, size)
+        counts = queries.tasks.task_counts(session, job.job_id)
     total = sum(counts.values())
     items = [TaskItem.from_row(r) for r in rows]
     return JobOut.from_rows(job, counts, TaskPage(total=total, page=page, size=size, items=items))
 
 
 @router.get("/jobs/{job_id}/relints", response_model=list[JobListItem])
-def read_relints(job_id: str, sessions: SessionsDep, who: CallerDep) -> list[JobListItem]:
+def read_relints(job: ReadableJob, sessions: SessionsDep) -> list[JobListItem]:
     """The re-lints of a job (flow `relint`), oldest first, each with what changed."""
     with sessions() as session:
-        job = queries.jobs.get_job(session, job_id)
-        if job is None:
-            raise HTTPException(404, "Job not found")
-        check_may_read(who, job)
-        return [JobListItem.from_row(j) for j in queries.jobs.relints_of(session, job_id)]
+        return [JobListItem.from_row(j) for j in queries.jobs.relints_of(session, job.job_id)]
 
 
 @router.post("/jobs/{job_id}/retry", status_code=202, response_model=JobAccepted)
-def retry_job(
-    job_id: str, settings: SettingsDep, sessions: SessionsDep, who: CallerDep
-) -> JobAccepted:
+def retry_job(job: ReadableJob, settings: SettingsDep, sessions: SessionsDep) -> JobAccepted:
     """Run the job's flow again (a new flow run, visible in the Prefect UI); it lints only the
     files that are not SUCCESS."""
+    job_id = job.job_id
     with sessions() as session:
-        job = queries.jobs.get_job(session, job_id)
-        if job is None:
-            raise HTTPException(404, "Job not found")
-        check_may_read(who, job)
         counts = queries.tasks.task_counts(session, job_id)
     if job.status not in FINAL_JOB_STATUSES:
         raise HTTPException(409, f"job is {job.status.value}; retry it once it has ended")
     if job.status == JobStatus.COMPLETED:
         raise HTTPException(409, "job COMPLETED: every file was linted, nothing to retry")
-    flow_run_id = trigger_lint_job(
-        settings.LINT_DEPLOYMENT,
-        job_id,
-        attempt=str(uuid.uuid4()),
-        tags=run_tags(job.dialect, job.submission_type.value),
-    )
-    with sessions.begin() as session:
-        queries.jobs.requeue_job(session, job_id, flow_run_id)
+    flow_run_id = start_job(settings, sessions, job, retry=True)
     logger.info(
         "job retried (%d failed files)",
         counts[TaskStatus.FAILURE],

@@ -8,7 +8,7 @@ from api.auth import CallerDep
 from api.deps import SettingsDep
 from api.schemas import LintNow
 from api.submit import check_options
-from services.lint_pool import InlinePool, InlineTimeout, PoolFull
+from services.lint_pool import LintPool, LintTimeout, PoolFull
 
 router = APIRouter(tags=["lint"])
 
@@ -34,12 +34,12 @@ async def lint_now(
     if not body.sql.strip():
         raise HTTPException(400, "'sql' is empty.")
     checked = check_options(body)
-    pool: InlinePool = request.app.state.inline_pool
+    pool: LintPool = request.app.state.lint_pool
     try:
         return await pool.lint(body.sql, checked, body.config)
     except PoolFull as exc:
         raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
-    except InlineTimeout as exc:
+    except LintTimeout as exc:
         raise HTTPException(504, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, f"SQLFluff could not lint it: {exc}") from None

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.settings import Settings
 from db import queries
 from db.models import JobStatus, SubmissionType
-from flows.trigger import trigger_lint_job
+from flows.start import trigger_lint_job
 
 
 def test_inline_sql_is_stored_and_triggers_one_flow_run(

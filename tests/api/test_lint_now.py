@@ -86,7 +86,7 @@ def test_too_big_is_413(tight_client: TestClient, monkeypatch: pytest.MonkeyPatc
 
 
 def test_busy_is_503_and_slow_is_504(tight_client: TestClient) -> None:
-    pool = tight_client.app.state.inline_pool  # type: ignore[attr-defined]
+    pool = tight_client.app.state.lint_pool  # type: ignore[attr-defined]
     # The pool is warm before the race starts.
     assert tight_client.post("/lint", json={"sql": "select 1\n"}).status_code == 200
     answers: dict[str, httpx.Response] = {}

@@ -1,0 +1,141 @@
+"""Starting a job: the one place a job row is created and its `lint-job` flow run triggered.
+
+Used by every way a job starts: `POST /jobs` and `/jobs/upload` (`create_job`), a retry, the
+reconciler re-triggering a job Prefect never received, and the re-lint flow (`start_job`).
+The job id is the run's idempotency key, so a second trigger returns the run that exists.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import httpx
+from prefect import get_client
+from prefect.exceptions import PrefectException
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.settings import Settings
+from db import queries
+from db.models import LintingJob, SubmissionType
+from linting.options import JobOptions, write_job_files
+
+logger = logging.getLogger(__name__)
+
+# What a trigger raises when Prefect is away; the job then waits ACCEPTED for the reconciler.
+TRIGGER_ERRORS = (PrefectException, httpx.HTTPError, RuntimeError)
+
+
+def run_tags(dialect: str, submission: str, *more: str) -> list[str]:
+    """Tags operators filter flow runs by in the Prefect UI."""
+    return [f"dialect:{dialect}", f"submission:{submission}", *more]
+
+
+def trigger_lint_job(
+    deployment: str, job_id: str, attempt: str = "", tags: list[str] | None = None
+) -> str:
+    """Create the job's flow run and return its id.
+
+    Args:
+        deployment: "flow-name/deployment-name", e.g. "lint-job/lint-job".
+        job_id: the job to lint.
+        attempt: empty for the job's first run; a fresh value for each retry.
+        tags: the run's tags (`run_tags`); retries add "retry".
+
+    Raises:
+        prefect.exceptions.ObjectNotFound: the deployment is not registered.
+        httpx.HTTPError: the Prefect API did not answer.
+    """
+    with get_client(sync_client=True) as client:
+        found = client.read_deployment_by_name(deployment)
+        run = client.create_flow_run_from_deployment(
+            found.id,
+            parameters={"job_id": job_id},
+            idempotency_key=f"{job_id}:{attempt}" if attempt else job_id,
+            tags=[*(tags or []), *(["retry"] if attempt else [])] or None,
+        )
+    logger.info("job triggered", extra={"job_id": job_id, "flow_run_id": str(run.id)})
+    return str(run.id)
+
+
+def start_job(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    job: LintingJob,
+    *,
+    retry: bool = False,
+    more_tags: tuple[str, ...] = (),
+) -> str:
+    """Trigger the job's flow run and record it on the row; returns the flow run's id.
+
+    With `retry`, a new run (a fresh idempotency key, tagged "retry") and the job ACCEPTED
+    again; the run re-lints only the files that are not SUCCESS.
+
+    Raises:
+        The errors of `trigger_lint_job` (see TRIGGER_ERRORS); the row is then unchanged.
+    """
+    flow_run_id = trigger_lint_job(
+        settings.LINT_DEPLOYMENT,
+        job.job_id,
+        attempt=str(uuid.uuid4()) if retry else "",
+        tags=run_tags(job.dialect, job.submission_type.value, *more_tags),
+    )
+    with sessions.begin() as session:
+        if retry:
+            queries.jobs.requeue_job(session, job.job_id, flow_run_id)
+        else:
+            queries.jobs.set_flow_run_id(session, job.job_id, flow_run_id)
+    return flow_run_id
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """Everything a job is created with; its source is already on the share."""
+
+    job_id: str
+    submission: SubmissionType
+    source_path: str
+    options: JobOptions
+    config_text: str | None = None
+    submitter: str | None = None
+    callback_url: str | None = None
+    api_key_id: str | None = None
+    relint_of: str | None = None
+
+
+def create_job(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    new: NewJob,
+    more_tags: tuple[str, ...] = (),
+) -> str | None:
+    """Lay out the job's config layers, insert its row, start its flow run.
+
+    The row is committed before the trigger, because the flow run reads it. A failed trigger
+    leaves the job ACCEPTED: the reconciler triggers it again with the same idempotency key,
+    so the client's 202 always holds.
+
+    Returns:
+        The flow run's id, or None when Prefect did not answer (the reconciler will start it).
+    """
+    write_job_files(
+        settings.NFS_SHARE_ROOT_PATH, new.job_id, settings.SQLFLUFF_DIALECT, new.config_text
+    )
+    with sessions.begin() as session:
+        job = queries.jobs.insert_job(
+            session,
+            new.job_id,
+            new.submission,
+            new.source_path,
+            new.options.dialect or settings.SQLFLUFF_DIALECT,
+            options=new.options.to_json(),
+            submitter=new.submitter,
+            callback_url=new.callback_url,
+            relint_of=new.relint_of,
+            api_key_id=new.api_key_id,
+        )
+    logger.info("job accepted", extra={"job_id": new.job_id})
+    try:
+        return start_job(settings, sessions, job, more_tags=more_tags)
+    except TRIGGER_ERRORS as exc:
+        logger.warning("trigger failed, will retry: %s", exc, extra={"job_id": new.job_id})
+        return None
