@@ -129,12 +129,19 @@ class Settings(BaseSettings):
         default=8_000, gt=0, description="Fewest source bytes in a lint-batch (but the last)."
     )
     BATCH_MAX_FILES: int = Field(default=500, ge=1, le=10_000)
-    ZIP_MAX_ENTRIES: int = Field(default=100_000, ge=1)
+    ZIP_MAX_ENTRIES: int = Field(
+        default=100_000, ge=1, description="Entries one archive may hold; more fails the job."
+    )
     ZIP_MAX_TOTAL_BYTES: int = Field(
-        default=2 * 1024**3, ge=1, description="Limit on the expanded size of one archive."
+        default=2 * 1024**3,
+        ge=1,
+        description="Bytes one archive may inflate to; SQL files past it are a FAILURE each.",
     )
     ZIP_MAX_RATIO: float = Field(
-        default=200.0, gt=1, description="Limit on expanded/compressed size, per archive."
+        default=200.0,
+        gt=1,
+        description="Deprecated and ignored: a compression ratio never fails a job (real SQL "
+        "dumps compress 300x); per-file LINT_MAX_FILE_BYTES caps inflation instead.",
     )
     RECONCILE_INTERVAL_SECONDS: float = Field(
         default=10.0, gt=0, description="How often the API reconciles jobs with Prefect."
