@@ -199,6 +199,17 @@ class Settings(BaseSettings):
     CALLBACK_TIMEOUT_SECONDS: float = Field(
         default=10.0, gt=0, description="Time limit of one callback attempt (DNS to answer)."
     )
+    LINT_MAX_TEMPLATED_BYTES: int = Field(
+        default=50 * 1024**2,
+        gt=0,
+        description="Most SQL one file's template may render to; more is that file's FAILURE.",
+    )
+    LINT_CHILD_MAX_FILES: int = Field(
+        default=1000,
+        ge=0,
+        description="Files one lint process lints before it is replaced (0: never), so the "
+        "caches SQLFluff keeps per folder and config cannot grow without bound.",
+    )
 
     @field_validator("DATA_DIR")
     @classmethod

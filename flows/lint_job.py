@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from prefect import flow, task, unmapped
@@ -35,7 +35,7 @@ from db.engine import sessions
 from db.models import JobStatus, SubmissionType, TaskStatus
 from db.retry import in_transaction
 from flows.runner import worker_threads
-from linting import storage
+from linting import result_cache, storage
 from linting.archive import ArchiveLimits, extract_archive
 from linting.batching import make_batches
 from linting.children import lint_with_limit
@@ -44,8 +44,8 @@ from linting.errors import BadArchive, LintServiceError
 from linting.options import (
     JobOptions,
     config_files_on_path,
-    find_unsafe_config,
     job_config_path,
+    refused_configs,
 )
 from linting.severity import severity_of
 from linting.status import finish_job
@@ -71,7 +71,10 @@ def _batch_run_name() -> str:
     persist_result=False,
 )
 def lint_batch(
-    files: list[queries.tasks.PendingFile], job_id: str, options: dict[str, Any]
+    files: list[queries.tasks.PendingFile],
+    job_id: str,
+    options: dict[str, Any],
+    cache_salt: str = "",
 ) -> dict[str, int]:
     """Lint a batch of files on a Dask worker; write result files; mirror each row.
 
@@ -83,11 +86,14 @@ def lint_batch(
         flow_run_id=str(current_flow_run.id or ""),
         task_run_id=str(current_task_run.id or ""),
     ):
-        return _lint_files(files, job_id, options)
+        return _lint_files(files, job_id, options, cache_salt)
 
 
 def _lint_files(
-    files: list[queries.tasks.PendingFile], job_id: str, options: dict[str, Any]
+    files: list[queries.tasks.PendingFile],
+    job_id: str,
+    options: dict[str, Any],
+    cache_salt: str,
 ) -> dict[str, int]:
     settings = get_settings()
     root = settings.NFS_SHARE_ROOT_PATH
@@ -99,6 +105,8 @@ def _lint_files(
         max_bytes=settings.LINT_MAX_FILE_BYTES,
         extra_config=str(root / job_config_path(job_id)) if job_options.has_config else None,
         fix_dir=str(root / storage.fixes_dir(job_id)) if job_options.fix else None,
+        job_root=str(root / storage.job_dir(job_id)),
+        cache_salt=cache_salt,
         # Fixed text is not cached: a fix job always runs SQLFluff.
         cache_dir=str(root / storage.RESULT_CACHE_DIR)
         if settings.RESULT_CACHE_ENABLED and not job_options.fix
@@ -252,22 +260,41 @@ def collect_files(
         archive,
         root / extracted,
         ArchiveLimits(
-            settings.ZIP_MAX_ENTRIES, settings.ZIP_MAX_TOTAL_BYTES, settings.ZIP_MAX_RATIO
+            max_entries=settings.ZIP_MAX_ENTRIES,
+            max_total_bytes=settings.ZIP_MAX_TOTAL_BYTES,
+            max_file_bytes=settings.LINT_MAX_FILE_BYTES,
         ),
     )
-    files = [queries.tasks.NewTask(f"{extracted}/{name}", name) for name in expansion.sql_files]
+    # A config the policy refuses fails the files beneath it, not the whole job.
+    refused = refused_configs(root / extracted, expansion.config_files)
+    rejected = dict(expansion.rejected)
+    for name in expansion.sql_files:
+        reason = _refused_above(name, refused)
+        if reason is not None:
+            rejected[name] = reason
+    files = [
+        queries.tasks.NewTask(f"{extracted}/{name}", name)
+        for name in expansion.sql_files
+        if name not in rejected
+    ]
     files += [
         queries.tasks.NewTask(f"{extracted}/{name}", name, f"not linted: {reason}")
-        for name, reason in expansion.rejected.items()
+        for name, reason in rejected.items()
     ]
     if not files:
         raise BadArchive(
             f"archive holds no .sql files ({expansion.ignored_count} other files ignored)"
         )
-    unsafe = find_unsafe_config(root / extracted, expansion.config_files)
-    if unsafe:
-        raise BadArchive(unsafe)
     return files, expansion.ignored_count
+
+
+def _refused_above(sql_file: str, refused: Mapping[str, str]) -> str | None:
+    """The reason of a refused config in the SQL file's folder or any folder above it."""
+    folder = PurePosixPath(sql_file).parent
+    for config, reason in refused.items():
+        if folder.is_relative_to(PurePosixPath(config).parent):
+            return reason
+    return None
 
 
 @contextlib.contextmanager
@@ -366,7 +393,14 @@ def _run_job(job_id: str) -> dict[str, Any]:
             workers=worker_threads(),
         )
         log.info("job %s: %d files to lint in %d batches", job_id, len(pending), len(batches))
-        futures = lint_batch.map(batches, job_id=unmapped(job_id), options=unmapped(options))
+        # Templates may include any file of the job's tree: cached results are keyed by it.
+        salt = result_cache.tree_digest(root / storage.extracted_dir(job_id))
+        futures = lint_batch.map(
+            batches,
+            job_id=unmapped(job_id),
+            options=unmapped(options),
+            cache_salt=unmapped(salt),
+        )
         for future in futures:
             future.wait()
             if future.state.is_failed() or future.state.is_crashed():

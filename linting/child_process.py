@@ -1,7 +1,9 @@
 """The lint child process: reads one JSON `LintRequest` per line, lints, answers one line.
 
-Started by `linting.children.LintChild`. Its own stdout is moved to stderr at start, so nothing
-SQLFluff prints can corrupt the reply channel; it exits when its parent closes stdin.
+Started by `linting.children.LintChild` inside its sandbox (`linting.sandbox`). Its own stdout
+is moved to stderr at start, so nothing SQLFluff prints can corrupt the reply channel; it exits
+when its parent closes stdin. It reads no `.env` file: its settings are the few variables the
+sandbox passes (LOG_LEVEL, LOG_FORMAT), never the service's secrets.
 """
 
 import dataclasses
@@ -10,14 +12,14 @@ import os
 import sys
 
 from core.logging import configure_logging
-from core.settings import get_settings
+from core.settings import Settings
 from linting.engine import LintRequest, lint_file
 
 
 def main() -> None:
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    configure_logging(get_settings())
+    configure_logging(Settings(_env_file=None))  # type: ignore[call-arg]
     for line in sys.stdin:
         outcome = lint_file(LintRequest(**json.loads(line)))
         # Shallow: `dataclasses.asdict` would deep-copy every violation first.

@@ -11,13 +11,14 @@ import os
 import queue
 import selectors
 import subprocess
-import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from core.settings import get_settings
 from linting import result_cache
 from linting.engine import FileOutcome, LintRequest, config_overrides, write_result
+from linting.sandbox import SandboxPolicy, child_command, policy_from_settings
 
 
 def _from_cache(request: LintRequest) -> tuple[FileOutcome | None, LintRequest]:
@@ -30,7 +31,9 @@ def _from_cache(request: LintRequest) -> tuple[FileOutcome | None, LintRequest]:
         data = source.read_bytes()
     except OSError:
         return None, request  # let the lint report it
-    key = result_cache.cache_key(source, data, request.overrides, request.extra_config)
+    key = result_cache.cache_key(
+        source, data, request.overrides, request.extra_config, request.cache_salt
+    )
     cached = result_cache.load(Path(request.cache_dir), key)
     if cached is None:
         return None, replace(request, cache_key=key)
@@ -39,19 +42,32 @@ def _from_cache(request: LintRequest) -> tuple[FileOutcome | None, LintRequest]:
 
 
 class LintChild:
-    """A child process that lints files one at a time, killed and replaced on a time limit."""
+    """A sandboxed child process (`linting.sandbox`) that lints files one at a time, killed
+    and replaced on a time limit, and replaced after LINT_CHILD_MAX_FILES files so the caches
+    SQLFluff keeps per folder and config cannot grow without bound."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy: SandboxPolicy | None = None, max_files: int | None = None) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
+        self._policy = policy
+        self._max_files = max_files
+        self._files = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "linting.child_process"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+        settings = get_settings()
+        argv, env = child_command(
+            "linting.child_process", self._policy or policy_from_settings(settings)
         )
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._proc = proc
+        self._files = 0
+        if self._max_files is None:
+            self._max_files = settings.LINT_CHILD_MAX_FILES
         return proc
+
+    def _retire_if_worn(self) -> None:
+        self._files += 1
+        if self._max_files and self._files >= self._max_files:
+            self.close()
 
     def close(self) -> None:
         if self._proc is not None:
@@ -88,6 +104,7 @@ class LintChild:
             self._proc = None
             return FileOutcome(None, f"SQLFluff process crashed (exit code {code})")
         reply = json.loads(line)
+        self._retire_if_worn()
         return FileOutcome(**reply)
 
     @staticmethod

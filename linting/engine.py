@@ -10,12 +10,13 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
 from linting import result_cache
+from linting.config_policy import ConfigRefused, check_effective_config
 from linting.options import JobOptions, effective_summary
 from linting.storage import write_bytes_atomic, write_json
 
@@ -39,6 +40,11 @@ class LintRequest:
     fix_dir: str | None = None  # absolute folder for `<stem>.sql` + `<stem>.diff`; None: no fix
     cache_dir: str | None = None  # absolute path of the result cache; None: no cache
     cache_key: str | None = None  # filled in by `lint_with_limit` on a cache miss
+    cache_salt: str = ""  # what else the result depends on: the job's tree (result_cache)
+    # The submitter's own files (absolute): the only place a config may point templates at.
+    # None: a request with no files of its own (POST /lint), where no path key is allowed.
+    job_root: str | None = None
+    max_templated_bytes: int = 50 * 1024**2
 
     @classmethod
     def for_dialect(
@@ -66,6 +72,7 @@ class LintRequest:
             **service_overrides(max_bytes, settings.SQLFLUFF_USE_RUST_PARSER),
             **options.overrides(),
         }
+        more.setdefault("max_templated_bytes", settings.LINT_MAX_TEMPLATED_BYTES)
         return cls("", "", "", overrides, max_bytes, **more)
 
 
@@ -108,16 +115,48 @@ def effective_config_text(dialect: str, max_bytes: int, rust_parser: bool = Fals
     return "\n".join(lines) + "\n"
 
 
+class TemplatedTooLarge(ValueError):
+    """A template that renders to more SQL than LINT_MAX_TEMPLATED_BYTES."""
+
+
+@cache
+def _guarded_linter_class() -> type:
+    from sqlfluff.core import Linter
+
+    class GuardedLinter(Linter):  # type: ignore[misc]
+        """SQLFluff's Linter, checking each file's final config (config files, the job's
+        options and the file's own `-- sqlfluff:` lines, all merged) right before its template
+        renders, and the size of what it rendered. The last line of defence of
+        `linting.config_policy`: whatever reached this config, nothing outside the job's files
+        is read and no code is imported."""
+
+        job_root: Path | None = None
+        max_templated_bytes: int = 0
+
+        def render_string(self, in_str: str, fname: str, config: Any, encoding: str) -> Any:
+            check_effective_config(config, self.job_root, where=Path(fname).name)
+            rendered = super().render_string(in_str, fname, config, encoding)
+            size = sum(len(v.templated_str or "") for v in rendered.templated_variants)
+            if size > self.max_templated_bytes:
+                raise TemplatedTooLarge(
+                    f"the template renders to {size} characters of SQL, over the limit of "
+                    f"{self.max_templated_bytes} (LINT_MAX_TEMPLATED_BYTES)"
+                )
+            return rendered
+
+    return GuardedLinter
+
+
 @lru_cache(maxsize=32)
 def _linter(overrides_json: str, extra_config: str | None) -> Any:
     # One Linter per config: building the dialect and rule set costs far more than a small file.
-    from sqlfluff.core import FluffConfig, Linter
+    from sqlfluff.core import FluffConfig
 
     # No dialect needed here: a job's may come from the config files on each file's path.
     config = FluffConfig(
         overrides=json.loads(overrides_json), extra_config_path=extra_config, require_dialect=False
     )
-    return Linter(config=config)
+    return _guarded_linter_class()(config=config)
 
 
 @lru_cache(maxsize=256)
@@ -144,6 +183,9 @@ def lint_file(request: LintRequest) -> FileOutcome:
             )
         overrides_json = json.dumps(request.overrides, sort_keys=True)
         linter = _linter(overrides_json, request.extra_config)
+        # One file at a time in this process: the request's bounds hold for this lint.
+        linter.job_root = Path(request.job_root) if request.job_root else None
+        linter.max_templated_bytes = request.max_templated_bytes
         result = linter.lint_paths(
             (request.source,), ignore_non_existent_files=False, retain_files=False
         )
@@ -156,8 +198,10 @@ def lint_file(request: LintRequest) -> FileOutcome:
             fix_error = _write_fix(linter, request, bool(file_config.get("fix_even_unparsable")))
             if fix_error:
                 return FileOutcome(None, fix_error)
+    except (ConfigRefused, TemplatedTooLarge) as exc:
+        return FileOutcome(None, str(exc))
     except MemoryError:
-        return FileOutcome(None, "SQLFluff ran out of memory on this file")
+        return FileOutcome(None, "SQLFluff ran out of memory on this file (LINT_MAX_MEMORY_MB)")
     except Exception as exc:  # noqa: BLE001 - a file boundary: any crash is this file's FAILURE
         logger.warning("SQLFluff crashed on %s", request.display_name, exc_info=True)
         return FileOutcome(None, f"SQLFluff crashed: {type(exc).__name__}: {exc}"[:2000])

@@ -11,19 +11,21 @@ one), every `.sqlfluff` (or setup.cfg, tox.ini, pyproject.toml) on the way down 
 those of a ZIP apply to the files beneath them — then the job's `config` text, then the options.
 """
 
-import configparser
 import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from linting.config_policy import (
+    CONFIG_FILE_NAMES,
+    TEMPLATERS,
+    ConfigRefused,
+    check_config_file,
+    check_config_text,
+)
 from linting.errors import BadConfig, UnknownDialect
 
-TEMPLATERS = ("raw", "jinja", "placeholder", "python")
-# Options that make SQLFluff import Python code from a path: never from a client.
-FORBIDDEN_OPTIONS = ("library_path",)
-CONFIG_FILE_NAMES = (".sqlfluff", "setup.cfg", "tox.ini", "pyproject.toml")
 JOB_CONFIG_NAME = "job.sqlfluff"
 MAX_CONFIG_CHARS = 100_000
 
@@ -113,36 +115,6 @@ def _check_rules(field_name: str, codes: tuple[str, ...]) -> None:
         )
 
 
-def check_config_text(text: str, where: str) -> configparser.ConfigParser:
-    """Parse a `.sqlfluff` text the way SQLFluff reads it, refusing unsafe options.
-
-    Raises:
-        BadConfig: not INI, or sets an option that would run Python code.
-    """
-    if len(text) > MAX_CONFIG_CHARS:
-        raise BadConfig(f"{where} is longer than {MAX_CONFIG_CHARS} characters")
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read_string(text, source=where)
-    except configparser.Error as exc:
-        raise BadConfig(f"{where} is not a valid .sqlfluff file: {exc}".strip()) from None
-    unsafe = _forbidden_option(parser, where)
-    if unsafe:
-        raise BadConfig(unsafe)
-    return parser
-
-
-def _forbidden_option(parser: configparser.ConfigParser, where: str) -> str | None:
-    for section in parser.sections():
-        for option in FORBIDDEN_OPTIONS:
-            if parser.has_option(section, option):
-                return (
-                    f"{where} sets '{option}' in [{section}], which loads Python code; "
-                    "it is not allowed in this service"
-                )
-    return None
-
-
 def validate(options: JobOptions, config_text: str | None) -> None:
     """Check a job's options and config text as SQLFluff will read them.
 
@@ -160,15 +132,17 @@ def validate(options: JobOptions, config_text: str | None) -> None:
     _check_rules("exclude_rules", options.exclude_rules)
     if config_text is None:
         return
-    parser = check_config_text(config_text, "'config'")
-    if parser.has_option("sqlfluff", "dialect") and options.dialect is None:
-        check_dialect(parser.get("sqlfluff", "dialect").strip())
-    templater = parser.get("sqlfluff", "templater", fallback=None)
-    if templater is not None and options.templater is None and templater.strip() not in TEMPLATERS:
-        raise BadConfig(f"unknown templater {templater.strip()!r} in 'config'")
+    if len(config_text) > MAX_CONFIG_CHARS:
+        raise BadConfig(f"'config' is longer than {MAX_CONFIG_CHARS} characters")
+    # Read as SQLFluff reads it, refusing what imports code or names files (a request's config
+    # has no files of its own, so no path key at all).
+    core = check_config_text(config_text, "'config'").get("core", {})
+    if core.get("dialect") is not None and options.dialect is None:
+        check_dialect(str(core["dialect"]).strip())
     for key in ("rules", "exclude_rules"):
-        value = parser.get("sqlfluff", key, fallback="")
-        codes = tuple(c.strip() for c in value.split(",") if c.strip() and c.strip() != "all")
+        value = core.get(key) or ""
+        items = value if isinstance(value, list) else str(value).split(",")
+        codes = tuple(c.strip() for c in map(str, items) if c.strip() and c.strip() != "all")
         _check_rules(f"config {key}", codes)
     _load_with_sqlfluff(config_text, options)
 
@@ -198,24 +172,17 @@ def write_job_files(root: Path, job_id: str, default_dialect: str, config_text: 
         write_bytes_atomic(root / job_config_path(job_id), config_text.encode("utf-8"))
 
 
-def find_unsafe_config(folder: Path, config_files: list[str]) -> str | None:
-    """The first of an expanded archive's config files (paths relative to `folder`) that would
-    load Python code, as a message, or None. A config that is not INI is left to SQLFluff."""
+def refused_configs(folder: Path, config_files: list[str]) -> dict[str, str]:
+    """The config files of an expanded archive (paths relative to `folder`, the job's own
+    files) that the policy refuses or SQLFluff cannot read, each with the reason: the files
+    beneath each of them are not linted."""
+    refused: dict[str, str] = {}
     for where in sorted(config_files):
-        text = (folder / where).read_text(encoding="utf-8", errors="replace")
-        if where.rsplit("/", 1)[-1] == "pyproject.toml":
-            if any(option in text for option in FORBIDDEN_OPTIONS):
-                return f"{where} sets one of {FORBIDDEN_OPTIONS}, which loads Python code"
-            continue
-        parser = configparser.ConfigParser(interpolation=None)
         try:
-            parser.read_string(text, source=where)
-        except configparser.Error:
-            continue
-        unsafe = _forbidden_option(parser, where)
-        if unsafe:
-            return unsafe
-    return None
+            check_config_file(folder / where, folder)
+        except ConfigRefused as exc:
+            refused[where] = str(exc)
+    return refused
 
 
 def config_files_on_path(folder: Path) -> list[Path]:

@@ -1,9 +1,12 @@
 """Content-addressed cache of lint results on the shared directory.
 
 Same file bytes + same effective config (the service's overrides and every SQLFluff config
-file on the file's path) + same SQLFluff version -> the stored record is reused, so a bulk
-re-lint of unchanged SQL costs a hash and a copy per file. Only successful lints are stored.
-Entries are never evicted: delete `cache/results/` to reclaim the space.
+file on the file's path) + the same job tree (every file a template could include or import
+macros from) + same SQLFluff version -> the stored record is reused, so a bulk re-lint of
+unchanged SQL costs a hash and a copy per file. Keyed on content only, an entry can only ever
+be served for exactly the inputs that produce it, whoever submitted them: no submitter learns
+anything from another's entries. Only successful lints are stored. Entries are never evicted:
+delete `cache/results/` to reclaim the space.
 """
 
 import hashlib
@@ -26,11 +29,27 @@ def _sqlfluff_version() -> str:
     return f"sqlfluff {version('sqlfluff')}"
 
 
-def cache_key(
-    source: Path, data: bytes, overrides: dict[str, Any], extra_config: str | None = None
-) -> str:
-    """The key of one file's result under one effective configuration."""
+def tree_digest(folder: Path) -> str:
+    """A digest of every file under `folder` (names and bytes): what a template in it could
+    read. Empty for a folder that does not exist (a `sql_content` job)."""
     digest = hashlib.sha256()
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def cache_key(
+    source: Path,
+    data: bytes,
+    overrides: dict[str, Any],
+    extra_config: str | None = None,
+    salt: str = "",
+) -> str:
+    """The key of one file's result under one effective configuration and job tree."""
+    digest = hashlib.sha256()
+    digest.update(salt.encode() + b"\0")
     digest.update(_sqlfluff_version().encode())
     digest.update(json.dumps(overrides, sort_keys=True).encode())
     if extra_config:

@@ -6,7 +6,7 @@ import pytest
 
 from db.models import Severity
 from linting.errors import BadConfig, BadInput, UnknownDialect
-from linting.options import JobOptions, find_unsafe_config, validate
+from linting.options import JobOptions, refused_configs, validate
 from linting.severity import severity_of
 
 
@@ -17,16 +17,16 @@ from linting.severity import severity_of
         (JobOptions(templater="dbt"), None, BadConfig, "unknown templater 'dbt'"),
         (JobOptions(rules=("LT01", "XX99")), None, BadConfig, "'rules': XX99"),
         (JobOptions(exclude_rules=("nope",)), None, BadConfig, "'exclude_rules': nope"),
-        (JobOptions(), "[sqlfluff\ndialect = ansi\n", BadConfig, "not a valid .sqlfluff"),
+        (JobOptions(), "[sqlfluff\ndialect = ansi\n", BadConfig, "SQLFluff cannot load 'config'"),
         (JobOptions(), "dialect = ansi\n", BadConfig, "no section headers"),
         (JobOptions(), "[sqlfluff]\ndialect = nosuch\n", UnknownDialect, "'nosuch'"),
-        (JobOptions(), "[sqlfluff]\ntemplater = dbt\n", BadConfig, "unknown templater 'dbt'"),
+        (JobOptions(), "[sqlfluff]\ntemplater = dbt\n", BadConfig, "templater to 'dbt'"),
         (JobOptions(), "[sqlfluff]\nrules = LT01,ZZ01\n", BadConfig, "config rules"),
         (
             JobOptions(),
             "[sqlfluff:templater:jinja]\nlibrary_path = /tmp\n",
             BadConfig,
-            "loads Python code",
+            "imports Python code",
         ),
         (JobOptions(), "[sqlfluff]\n" + "x" * 100_001, BadConfig, "longer than"),
     ],
@@ -62,13 +62,24 @@ def test_good_options_pass_and_map_to_cli_overrides() -> None:
     assert JobOptions.from_json(None, legacy_dialect="tsql").overrides() == {"dialect": "tsql"}
 
 
-def test_archive_configs_that_load_code_are_found(tmp_path: Path) -> None:
+def test_archive_configs_that_load_code_or_read_outside_are_refused(tmp_path: Path) -> None:
     (tmp_path / "a/b").mkdir(parents=True)
-    (tmp_path / "a/.sqlfluff").write_text("[sqlfluff]\nexclude_rules = LT01\n")
-    assert find_unsafe_config(tmp_path, ["a/.sqlfluff"]) is None
+    (tmp_path / "a/macros").mkdir()
+    (tmp_path / "a/.sqlfluff").write_text(
+        "[sqlfluff]\nexclude_rules = LT01\n"
+        "[sqlfluff:templater:jinja]\nload_macros_from_path = macros\n"
+    )
+    assert refused_configs(tmp_path, ["a/.sqlfluff"]) == {}
     (tmp_path / "a/b/tox.ini").write_text("[sqlfluff:templater:jinja]\nlibrary_path = lib\n")
-    message = find_unsafe_config(tmp_path, ["a/.sqlfluff", "a/b/tox.ini"])
-    assert message and "a/b/tox.ini" in message and "library_path" in message
+    (tmp_path / "c.cfg").mkdir()
+    (tmp_path / "c.cfg/.sqlfluff").write_text(
+        "[sqlfluff:templater:jinja]\nloader_search_path = /\n"
+    )
+    refused = refused_configs(tmp_path, ["a/.sqlfluff", "a/b/tox.ini", "c.cfg/.sqlfluff"])
+    assert set(refused) == {"a/b/tox.ini", "c.cfg/.sqlfluff"}
+    assert "library_path" in refused["a/b/tox.ini"]
+    assert "loader_search_path" in refused["c.cfg/.sqlfluff"]
+    assert all(str(tmp_path) not in reason for reason in refused.values())
 
 
 @pytest.mark.parametrize(
