@@ -8,134 +8,24 @@ completing when one worker host is cut off mid-job.
 Needs root and `ip netns` (as CI has); it fails, never skips, without them.
 """
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from db.engine import make_engine, make_sessionmaker
-from db.models import LintingTask, TaskStatus
+from db.models import TaskStatus
 from deployments.processes import http_ok, start, stop, tail, wait_for
 from tests.conftest import CORPUS
+from tests.multihost.support import Cluster, Net, network, task_rows
 from tests.support.databases import REPO_ROOT, migrate
-from tests.support.factories import folder_entries, make_zip
+from tests.support.factories import folder_entries
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
-
-FINAL = {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED"}
-
-
-def sh(*args: str) -> None:
-    proc = subprocess.run(args, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(args)}: {proc.stderr}"
-
-
-@dataclass
-class Net:
-    """A bridge in the root namespace and one namespace per host, each with an address."""
-
-    tag: str
-    subnet: str
-    hosts: dict[str, str] = field(default_factory=dict)  # host -> address
-
-    def ns(self, host: str) -> str:
-        return f"sfs{self.tag}{host}"
-
-    def veth(self, host: str) -> str:
-        return f"v{self.tag}{host}"  # root side; the host side is this + "p"
-
-    def add(self, host: str, last_octet: int) -> None:
-        ns, veth = self.ns(host), self.veth(host)
-        address = f"{self.subnet}.{last_octet}"
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", veth, "type", "veth", "peer", "name", veth + "p")
-        sh("ip", "link", "set", veth + "p", "netns", ns)
-        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{address}/24", "dev", veth + "p")
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", veth + "p", "up")
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        sh("ip", "link", "set", veth, "master", f"sfsbr{self.tag}")
-        sh("ip", "link", "set", veth, "up")
-        self.hosts[host] = address
-
-    def cut(self, host: str) -> None:
-        sh("ip", "link", "set", self.veth(host), "down")
-
-
-@contextlib.contextmanager
-def network() -> Iterator[Net]:
-    tag = str(os.getpid() % 1000)
-    net = Net(tag=tag, subnet=f"10.{200 + os.getpid() % 50}.{os.getpid() % 250}")
-    bridge = f"sfsbr{tag}"
-    try:
-        sh("ip", "link", "add", bridge, "type", "bridge")
-        sh("ip", "addr", "add", f"{net.subnet}.1/24", "dev", bridge)
-        sh("ip", "link", "set", bridge, "up")
-        for host, octet in (("a", 10), ("w1", 11), ("w2", 12)):
-            net.add(host, octet)
-        yield net
-    finally:
-        for host in ("a", "w1", "w2"):
-            subprocess.run(["ip", "link", "del", net.veth(host)], capture_output=True)
-            subprocess.run(["ip", "netns", "del", net.ns(host)], capture_output=True)
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-
-
-@dataclass
-class Cluster:
-    api: str
-    prefect_api: str
-    shared: Path
-    database_url: str
-    net: Net
-    logs: Path
-
-    def tails(self) -> str:
-        return "\n".join(f"--- {p.name}\n{tail(p)}" for p in sorted(self.logs.glob("*.log")))
-
-    def submit_zip(self, name: str, entries: dict[str, bytes]) -> str:
-        make_zip(self.shared / f"archives/{name}.zip", entries)
-        response = httpx.post(
-            f"{self.api}/jobs", json={"zip_file_path": f"archives/{name}.zip"}, timeout=30
-        )
-        assert response.status_code == 202, response.text
-        return str(response.json()["job_id"])
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.api}/jobs/{job_id}", timeout=30).json())
-
-    def wait_final(self, job_id: str, timeout: float = 300) -> dict[str, Any]:
-        def final() -> dict[str, Any] | None:
-            body = self.job(job_id)
-            return body if body["job_status"] in FINAL else None
-
-        return wait_for(final, timeout, lambda: f"{job_id} not final\n{self.tails()}", 0.5)
-
-    def hosts_by_file(self, job_id: str) -> dict[str, str | None]:
-        """Each file's worker, after checking every row is SUCCESS."""
-        engine = make_engine(self.database_url)
-        try:
-            with make_sessionmaker(engine)() as session:
-                rows = _rows(session, job_id)
-        finally:
-            engine.dispose()
-        assert all(r.status == TaskStatus.SUCCESS for r in rows), [
-            (r.file_name, r.status, r.error_message) for r in rows if r.status != "SUCCESS"
-        ]
-        return {r.file_name: r.lint_host for r in rows}
-
-
-def _rows(session: Session, job_id: str) -> list[LintingTask]:
-    return list(session.scalars(select(LintingTask).where(LintingTask.job_id == job_id)))
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +180,7 @@ def test_job_completes_when_a_worker_host_is_cut_off(cluster: Cluster) -> None:
     with make_sessionmaker(engine)() as session:
         on_w1 = {
             r.file_name
-            for r in _rows(session, job_id)
+            for r in task_rows(session, job_id)
             if r.status == TaskStatus.SUCCESS and r.lint_host == "w1"
         }
     engine.dispose()

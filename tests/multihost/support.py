@@ -1,0 +1,132 @@
+"""The multi-host tests' support: hosts on one machine as network namespaces joined by a bridge
+(needs root and `ip netns`), and the running system seen from its API and database."""
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.engine import make_engine, make_sessionmaker
+from db.models import LintingTask, TaskStatus
+from deployments.processes import tail, wait_for
+from tests.support.factories import make_zip
+
+
+def sh(*args: str) -> None:
+    proc = subprocess.run(args, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(args)}: {proc.stderr}"
+
+
+@dataclass
+class Net:
+    """A bridge in the root namespace and one namespace per host, each with an address."""
+
+    tag: str
+    subnet: str
+    hosts: dict[str, str] = field(default_factory=dict)  # host -> address
+
+    def ns(self, host: str) -> str:
+        return f"sfs{self.tag}{host}"
+
+    def veth(self, host: str) -> str:
+        return f"v{self.tag}{host}"  # root side; the host side is this + "p"
+
+    def exec(self, host: str, *args: str) -> list[str]:
+        """A command line that runs `args` on `host`."""
+        return ["ip", "netns", "exec", self.ns(host), *args]
+
+    def add(self, host: str, last_octet: int) -> None:
+        ns, veth = self.ns(host), self.veth(host)
+        address = f"{self.subnet}.{last_octet}"
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", veth, "type", "veth", "peer", "name", veth + "p")
+        sh("ip", "link", "set", veth + "p", "netns", ns)
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{address}/24", "dev", veth + "p")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", veth + "p", "up")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        sh("ip", "link", "set", veth, "master", f"sfsbr{self.tag}")
+        sh("ip", "link", "set", veth, "up")
+        self.hosts[host] = address
+
+    def cut(self, host: str) -> None:
+        sh("ip", "link", "set", self.veth(host), "down")
+
+
+@contextlib.contextmanager
+def network(hosts: Sequence[str] = ("a", "w1", "w2"), salt: int = 0) -> Iterator[Net]:
+    """`hosts` at .10, .11, … of a subnet picked from the pid (`salt` tells apart two networks
+    of one test process)."""
+    n = os.getpid() + salt
+    tag = str(n % 1000)
+    net = Net(tag=tag, subnet=f"10.{200 + n % 50}.{n % 250}")
+    bridge = f"sfsbr{tag}"
+    try:
+        sh("ip", "link", "add", bridge, "type", "bridge")
+        sh("ip", "addr", "add", f"{net.subnet}.1/24", "dev", bridge)
+        sh("ip", "link", "set", bridge, "up")
+        for octet, host in enumerate(hosts, start=10):
+            net.add(host, octet)
+        yield net
+    finally:
+        for host in hosts:
+            subprocess.run(["ip", "link", "del", net.veth(host)], capture_output=True)
+            subprocess.run(["ip", "netns", "del", net.ns(host)], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+FINAL = {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED"}
+
+
+@dataclass
+class Cluster:
+    api: str
+    prefect_api: str
+    shared: Path
+    database_url: str
+    net: Net
+    logs: Path
+
+    def tails(self) -> str:
+        return "\n".join(f"--- {p.name}\n{tail(p)}" for p in sorted(self.logs.glob("*.log")))
+
+    def submit_zip(self, name: str, entries: dict[str, bytes]) -> str:
+        make_zip(self.shared / f"archives/{name}.zip", entries)
+        response = httpx.post(
+            f"{self.api}/jobs", json={"zip_file_path": f"archives/{name}.zip"}, timeout=30
+        )
+        assert response.status_code == 202, response.text
+        return str(response.json()["job_id"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.api}/jobs/{job_id}", timeout=30).json())
+
+    def wait_final(self, job_id: str, timeout: float = 300) -> dict[str, Any]:
+        def final() -> dict[str, Any] | None:
+            body = self.job(job_id)
+            return body if body["job_status"] in FINAL else None
+
+        return wait_for(final, timeout, lambda: f"{job_id} not final\n{self.tails()}", 0.5)
+
+    def hosts_by_file(self, job_id: str) -> dict[str, str | None]:
+        """Each file's worker, after checking every row is SUCCESS."""
+        engine = make_engine(self.database_url)
+        try:
+            with make_sessionmaker(engine)() as session:
+                rows = task_rows(session, job_id)
+        finally:
+            engine.dispose()
+        assert all(r.status == TaskStatus.SUCCESS for r in rows), [
+            (r.file_name, r.status, r.error_message) for r in rows if r.status != "SUCCESS"
+        ]
+        return {r.file_name: r.lint_host for r in rows}
+
+
+def task_rows(session: Session, job_id: str) -> list[LintingTask]:
+    return list(session.scalars(select(LintingTask).where(LintingTask.job_id == job_id)))
