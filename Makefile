@@ -19,7 +19,15 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
-install: $(VENV)/.installed
+# Lint children get an empty network namespace from `unshare` (util-linux) as root, or from
+# bubblewrap where user namespaces are off (linting/sandbox.py).
+BWRAP := /usr/bin/bwrap
+# Best effort: without either, lint children run with a logged warning (LINT_NETWORK_ISOLATION).
+$(BWRAP):
+	-DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap)
+
+install: $(VENV)/.installed $(BWRAP)
 
 up: install
 	$(PY) -m deployments.up

@@ -3,7 +3,7 @@ before triggering Prefect, so they own their transactions), and a job the caller
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import CallerDep, check_may_read
@@ -32,3 +32,8 @@ def readable_job(job_id: str, sessions: SessionsDep, who: CallerDep) -> LintingJ
 
 
 ReadableJob = Annotated[LintingJob, Depends(readable_job)]
+
+
+# Page numbers past any real listing answer 422, not a database error on a huge OFFSET.
+MAX_PAGE = 1_000_000
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number.")]

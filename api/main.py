@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from api.body_limit import BodyLimit
 from api.errors import register_handlers
 from api.metrics import install as install_metrics
 from api.routes import findings, health, jobs, lint_now, tasks
@@ -17,6 +18,7 @@ from core.logging import configure_logging
 from core.settings import get_settings
 from db.engine import make_engine, make_sessionmaker
 from linting.options import check_dialect
+from linting.sandbox import isolation_method, policy_from_settings
 from services.callbacks import callbacks_forever
 from services.consul import ConsulKeeper
 from services.lint_pool import LintPool
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     check_dialect(settings.SQLFLUFF_DIALECT)
+    # Fails at start-up under LINT_NETWORK_ISOLATION=required, not on the first lint.
+    isolation_method(policy_from_settings(settings))
     settings.NFS_SHARE_ROOT_PATH.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.DATABASE_URL)
     app.state.sessions = make_sessionmaker(engine)
@@ -64,6 +68,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     register_handlers(app)
+    app.add_middleware(BodyLimit, limit=get_settings().UPLOAD_MAX_BYTES)
     install_metrics(app)
     for module in (jobs, findings, tasks, lint_now, health):
         app.include_router(module.router)

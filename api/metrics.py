@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import queries
 from db.models import JobStatus, utcnow
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class ServiceCollector(Collector):
     def __init__(self, sessions: Callable[[], sessionmaker[Session]]) -> None:
@@ -84,8 +86,11 @@ def install(app: FastAPI) -> None:
         response = await call_next(request)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
-        latency.labels(request.method, path).observe(time.perf_counter() - started)
-        requests.labels(request.method, path, str(response.status_code)).inc()
+        # Label values come from a fixed set: a client cannot grow the registry with
+        # made-up methods or paths.
+        method = request.method if request.method in _METHODS else "OTHER"
+        latency.labels(method, path).observe(time.perf_counter() - started)
+        requests.labels(method, path, str(response.status_code)).inc()
         return response
 
     @app.get("/metrics", tags=["health"], response_class=Response)

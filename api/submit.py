@@ -8,6 +8,8 @@ from core.settings import Settings
 from db.models import SubmissionType
 from flows.start import NewJob, create_job
 from linting import options as lint_options
+from linting.errors import BadInput
+from services.webhooks import CallbackRefused, HostUnresolved, check_callback_url, parse_networks
 
 
 def check_options(options: LintOptionsIn, fix: bool = False) -> lint_options.JobOptions:
@@ -19,6 +21,24 @@ def check_options(options: LintOptionsIn, fix: bool = False) -> lint_options.Job
     checked = options.job_options(fix=fix)
     lint_options.validate(checked, options.config)
     return checked
+
+
+def check_callback(settings: Settings, url: object | None) -> None:
+    """Refuse a `callback_url` whose host is (or resolves to) an address the service must not
+    call: loopback, private, link-local… unless CALLBACK_ALLOWED_NETWORKS lists it. A host that
+    does not resolve yet is accepted: each delivery attempt checks again before it connects.
+
+    Raises:
+        BadInput: the URL is refused, with the reason (never the addresses it resolved to).
+    """
+    if url is None:
+        return
+    try:
+        check_callback_url(str(url), parse_networks(settings.CALLBACK_ALLOWED_NETWORKS))
+    except CallbackRefused as exc:
+        raise BadInput(f"'callback_url' refused: {exc}") from None
+    except HostUnresolved:
+        pass
 
 
 def accept_job(

@@ -199,6 +199,13 @@ class Settings(BaseSettings):
     CALLBACK_TIMEOUT_SECONDS: float = Field(
         default=10.0, gt=0, description="Time limit of one callback attempt (DNS to answer)."
     )
+    IMPORT_ROOT: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._/-]*$",
+        description="Folder of the shared root that `zip_file_path` must name a file under "
+        "(empty: anywhere but the service's own jobs/, cache/ and tmp/). With "
+        "API_KEYS_REQUIRED, a non-admin key may only name files under IMPORT_ROOT/<key_id>/.",
+    )
     LINT_MAX_TEMPLATED_BYTES: int = Field(
         default=50 * 1024**2,
         gt=0,

@@ -10,6 +10,7 @@ from typing import Any
 from core.logging import configure_logging
 from core.settings import get_settings
 from linting.children import warm_up
+from linting.sandbox import isolation_method, policy_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +18,8 @@ logger = logging.getLogger(__name__)
 def dask_setup(worker: Any) -> None:
     settings = get_settings()
     configure_logging(settings)
+    # Fails the worker's start under LINT_NETWORK_ISOLATION=required, not its first lint.
+    isolation_method(policy_from_settings(settings))
 
     def _warm() -> None:
         # Import the task's module (and so Prefect's engine) now, not on the first job: ~2 s of

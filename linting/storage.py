@@ -76,6 +76,38 @@ def resolve_under_root(root: Path, relative: str) -> Path:
     return resolved
 
 
+# Top-level folders of the share that belong to the service: never a submitter's import.
+SERVICE_AREAS = frozenset({"jobs", "cache", "tmp"})
+
+
+def resolve_import(root: Path, relative: str, import_root: str, owner: str | None) -> Path:
+    """Resolve a client-given `zip_file_path`: a file under the shared root, in the import area
+    (`import_root`, and with an `owner` its own `import_root/<owner>/` folder), never in the
+    service's own areas (another job's files, the result cache).
+
+    Raises:
+        UnsafePath: outside the root, the import area or the owner's folder; in a service area.
+        SourceMissing: the path is safe but nothing is there.
+    """
+    # Checked as named (before existence, so a probe learns nothing of jobs/) and as resolved
+    # (a symlink into jobs/ is no way round it).
+    _refuse_service_area(relative, PurePosixPath(relative.replace("\\", "/")))
+    resolved = resolve_under_root(root, relative)
+    _refuse_service_area(relative, PurePosixPath(resolved.relative_to(root)))
+    area = PurePosixPath(import_root.strip("/")) / (owner or "")
+    if str(area) not in ("", ".") and not resolved.is_relative_to((root / area).resolve()):
+        raise UnsafePath(f"path {relative!r} is outside your import area {area.as_posix()}/")
+    return resolved
+
+
+def _refuse_service_area(relative: str, path: PurePosixPath) -> None:
+    if path.parts and path.parts[0] in SERVICE_AREAS:
+        raise UnsafePath(
+            f"path {relative!r} is in the service's own area ({path.parts[0]}/); place archives "
+            "in the import area"
+        )
+
+
 def write_bytes_atomic(target: Path, data: bytes) -> None:
     """Write via a temp file and rename, so readers never see half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api import reports
-from api.deps import ReadableJob, SessionsDep, SettingsDep
+from api.deps import PageNumber, ReadableJob, SessionsDep, SettingsDep
 from api.schemas import JobSummaryOut, ViolationOut, ViolationPage
 from db import queries
 from db.models import Severity
@@ -23,7 +23,7 @@ def read_violations(
     severity: Annotated[Severity | None, Query(description="Exactly this severity.")] = None,
     min_severity: Annotated[Severity | None, Query(description="This severity or worse.")] = None,
     file: Annotated[str | None, Query(description="A file name as in the job's tasks.")] = None,
-    page: int = Query(1, ge=1),
+    page: PageNumber = 1,
     size: int = Query(50, ge=1, le=1000),
 ) -> ViolationPage:
     """The job's findings, by file and position."""

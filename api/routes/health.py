@@ -26,7 +26,8 @@ def _check_db(sessions: SessionsDep) -> str | None:
 def _check_share(settings: SettingsDep) -> str | None:
     root = settings.NFS_SHARE_ROOT_PATH
     if not root.is_dir() or not os.access(root, os.W_OK):
-        return f"shared directory: {root} is not a writable directory"
+        # No path in the answer: /health is open, and the share's mount point is the host's.
+        return "shared directory: not a writable directory (NFS_SHARE_ROOT_PATH)"
     return None
 
 
@@ -37,7 +38,7 @@ def _check_prefect() -> str | None:
     try:
         httpx.get(f"{url.rstrip('/')}/health", timeout=3).raise_for_status()
     except httpx.HTTPError as exc:
-        return f"prefect: {type(exc).__name__} from {url}"
+        return f"prefect: {type(exc).__name__} (PREFECT_API_URL)"
     return None
 
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.auth import CallerDep
-from api.deps import ReadableJob, SessionsDep, SettingsDep
+from api.deps import PageNumber, ReadableJob, SessionsDep, SettingsDep
 from api.schemas import (
     JobAccepted,
     JobCreate,
@@ -24,7 +24,7 @@ from api.schemas import (
     TaskItem,
     TaskPage,
 )
-from api.submit import accept_job, check_options
+from api.submit import accept_job, check_callback, check_options
 from db import queries
 from db.models import FINAL_JOB_STATUSES, JobStatus, SubmissionType, TaskStatus
 from flows.start import start_job
@@ -46,6 +46,7 @@ def create_job(
     if (body.sql_content is None) == (body.zip_file_path is None):
         raise BadInput(BOTH_OR_NEITHER)
     checked = check_options(body, body.fix)
+    check_callback(settings, body.callback_url)
     root = settings.NFS_SHARE_ROOT_PATH
     job_id = queries.jobs.new_job_id()
     if body.sql_content is not None:
@@ -58,7 +59,11 @@ def create_job(
         storage.write_bytes_atomic(root / source_path, data)
         submission = SubmissionType.SINGLE_FILE
     else:
-        archive = storage.resolve_under_root(root, body.zip_file_path or "")
+        # With keys required, a key imports only from its own folder: never another's files.
+        owner = who.only_own_jobs if settings.API_KEYS_REQUIRED else None
+        archive = storage.resolve_import(
+            root, body.zip_file_path or "", settings.IMPORT_ROOT, owner
+        )
         if not zipfile.is_zipfile(archive):
             raise NotAZip(f"{body.zip_file_path} is not a ZIP archive")
         source_path = archive.relative_to(root).as_posix()
@@ -86,7 +91,6 @@ def _rule_list(value: str | None) -> list[str] | None:
     responses={413: {"description": "The file is over UPLOAD_MAX_BYTES."}},
 )
 def upload_job(
-    request: Request,
     settings: SettingsDep,
     sessions: SessionsDep,
     who: CallerDep,
@@ -102,9 +106,6 @@ def upload_job(
 ) -> JobAccepted:
     """Submit a file without access to the shared directory: multipart, same options as
     `POST /jobs`."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.UPLOAD_MAX_BYTES + 64 * 1024:
-        raise HTTPException(413, f"upload is over the limit of {settings.UPLOAD_MAX_BYTES} bytes")
     name = _safe_name(file.filename)
     suffix = PurePosixPath(name).suffix.lower()
     if suffix not in (".sql", ".zip"):
@@ -123,6 +124,7 @@ def upload_job(
     except ValidationError as exc:  # form fields: answered like a JSON body's (422)
         raise RequestValidationError(exc.errors()) from None
     checked = check_options(options, extras.fix)
+    check_callback(settings, extras.callback_url)
     job_id = queries.jobs.new_job_id()
     source_path = storage.upload_path(job_id, name)
     target = settings.NFS_SHARE_ROOT_PATH / source_path
@@ -171,7 +173,7 @@ def list_jobs(
     submitter: str | None = None,
     since: Annotated[datetime | None, Query(description="Created at or after (UTC).")] = None,
     until: Annotated[datetime | None, Query(description="Created before (UTC).")] = None,
-    page: int = Query(1, ge=1),
+    page: PageNumber = 1,
     size: int = Query(20, ge=1, le=500),
 ) -> JobList:
     """Jobs, newest first, filtered by status, submitter and creation time (with API keys: the
@@ -195,7 +197,7 @@ def _naive_utc(moment: datetime | None) -> datetime | None:
 def read_job(
     job: ReadableJob,
     sessions: SessionsDep,
-    page: int = Query(1, ge=1),
+    page: PageNumber = 1,
     size: int = Query(10, ge=1, le=1000),
 ) -> JobOut:
     """A job's status, progress and one page of its file tasks."""

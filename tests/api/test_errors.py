@@ -1,5 +1,6 @@
 """Every rejected request is a 4xx with a clear `detail` (SPEC §5, §8)."""
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +9,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.settings import Settings, get_settings
 from db import queries
 from db.models import TaskStatus
 from tests.support.factories import make_job
@@ -28,7 +30,10 @@ def test_unknown_job(client: TestClient) -> None:
     assert response.json() == {"detail": "Job not found"}
 
 
-@pytest.mark.parametrize("query", ["page=0", "size=0", "size=1001", "page=x"])
+@pytest.mark.parametrize(
+    "query",
+    ["page=0", "size=0", "size=1001", "page=x", "page=1000001", "page=99999999999999999999"],
+)
 def test_bad_page_parameters(client: TestClient, query: str) -> None:
     job_id = client.post("/jobs", json={"sql_content": "select 1\n"}).json()["job_id"]
     assert client.get(f"/jobs/{job_id}?{query}").status_code == 422
@@ -79,3 +84,46 @@ def test_result_answers(
     assert response.json() == [{"filepath": "c.sql", "violations": []}]
     response = client.get(f"/tasks/{lost.task_id}/result")
     assert (response.status_code, response.json()) == (404, {"detail": "Result file not found"})
+
+
+def test_chunked_body_over_the_limit_is_cut_at_413(
+    settings: Settings, lint_deployment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body with no Content-Length is counted as it arrives and cut at the limit; one that
+    declares too much is refused before it is read. (TestClient buffers what it sends; that
+    the server stops reading is shown against a real server in tests/security.)"""
+    from api.body_limit import ENVELOPE_BYTES
+    from api.main import create_app
+
+    monkeypatch.setenv("UPLOAD_MAX_BYTES", "100000")
+    get_settings.cache_clear()
+    limit = 100_000 + ENVELOPE_BYTES
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"sql_content": "'
+        for _ in range(2 * limit // (64 * 1024) + 1):
+            yield b"x" * 64 * 1024
+        yield b'"}'
+
+    with TestClient(create_app()) as small:
+        response = small.post(
+            "/jobs", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 413, response.text
+        assert "over the limit of 100000 bytes" in response.json()["detail"]
+        declared = small.post(
+            "/jobs",
+            content=b"{}",
+            headers={"content-type": "application/json", "content-length": str(limit + 1)},
+        )
+        assert declared.status_code == 413
+        upload = small.post("/jobs/upload", files={"file": ("a.zip", b"x" * (2 * limit))})
+        assert upload.status_code == 413
+
+
+def test_health_and_metrics_leak_nothing_unbounded(client: TestClient) -> None:
+    for method in ("BREW", "X-CUSTOM", "PROPFIND"):
+        client.request(method, "/jobs")
+    metrics = client.get("/metrics").text
+    assert 'method="OTHER"' in metrics
+    assert "BREW" not in metrics and "PROPFIND" not in metrics
