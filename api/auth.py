@@ -7,9 +7,7 @@ only that key or an admin key may read or act on it (403). A key sent while keys
 still checked and recorded on the jobs it submits.
 """
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -19,8 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.settings import Settings, get_settings
 from db import queries
 from db.models import LintingJob
-
-PREFIX = "sfs"
+from services.keys import hash_key, key_id_of
 
 
 @dataclass(frozen=True)
@@ -37,16 +34,6 @@ class Caller:
     def only_own_jobs(self) -> str | None:
         """The key whose jobs a listing is limited to, or None for all."""
         return None if self.key_id is None or self.is_admin else self.key_id
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_key() -> tuple[str, str]:
-    """A fresh (key_id, full key)."""
-    key_id = secrets.token_hex(6)
-    return key_id, f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
 
 
 def _presented(request: Request) -> str | None:
@@ -69,12 +56,12 @@ def caller(request: Request, settings: Annotated[Settings, Depends(get_settings)
                 "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
             )
         return Caller()
-    parts = key.split("_", 2)
-    if len(parts) != 3 or parts[0] != PREFIX:
+    key_id = key_id_of(key)
+    if key_id is None:
         raise _unauthorized("malformed API key")
     sessions: sessionmaker[Session] = request.app.state.sessions
     with sessions() as session:
-        stored = queries.keys.get_api_key(session, parts[1])
+        stored = queries.keys.get_api_key(session, key_id)
     if stored is None or not hmac.compare_digest(stored.key_hash, hash_key(key)):
         raise _unauthorized("unknown API key")
     if stored.revoked_at is not None:

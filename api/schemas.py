@@ -119,7 +119,7 @@ class JobOut(BaseModel):
     api_key_id: str | None = Field(description="The API key that submitted the job.")
     relint_of: str | None = Field(description="The original job, for a re-lint.")
     relint_changes: dict[str, Any] | None = Field(
-        description="For a re-lint: findings added and removed against the original, by rule."
+        description="For a re-lint: violations added and removed against the original, by rule."
     )
     progress: dict[str, int] = Field(description="Task counts by status.")
     sub_tasks: TaskPage

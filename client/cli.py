@@ -1,7 +1,7 @@
 """`sqlfluff-service submit PATH`: send a .sql file, a .zip or a folder to the service, wait for
-the job, print a report, and exit non-zero when findings at or above a severity exist (for CI).
+the job, print a report, and exit non-zero when violations at or above a severity exist (for CI).
 
-Exit codes: 0 no findings at or above --fail-on; 1 there are; 2 the job or the request failed.
+Exit codes: 0 no violations at or above --fail-on; 1 there are; 2 the job or the request failed.
 """
 
 import argparse
@@ -43,13 +43,10 @@ def _parser() -> argparse.ArgumentParser:
         "--fail-on",
         choices=SEVERITIES,
         default="MAJOR",
-        help="exit 1 when findings of this severity or worse exist (with --wait)",
+        help="exit 1 when violations of this severity or worse exist (with --wait)",
     )
     submit.add_argument("--timeout", type=float, default=3600, help="seconds to wait at most")
     submit.add_argument("--api-key", help="the service's API key (or SQLFLUFF_SERVICE_API_KEY)")
-    from services.keys_admin import add_parser
-
-    add_parser(sub)
     return parser
 
 
@@ -136,10 +133,6 @@ def _fail(err: Console, message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "keys":
-        from services.keys_admin import run
-
-        return run(args)
     err = Console(stderr=True)
     if not args.path.exists():
         return _fail(err, f"{args.path} does not exist")

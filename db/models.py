@@ -164,7 +164,7 @@ class LintingTask(Base):
 
 
 class LintingViolation(Base):
-    """One finding of one file, written with its task's row as the file finishes."""
+    """One violation of one file, written with its task's row as the file finishes."""
 
     __tablename__ = "linting_violations"
 

@@ -176,7 +176,9 @@ def _lint_files(
                     effective_config=_with_config_files(
                         outcome.effective_config, root / f.source_file_path, root, config_files
                     ),
-                    findings=tuple(findings(outcome.violations or [], settings.SEVERITY_OVERRIDES)),
+                    violations=tuple(
+                        violation_rows(outcome.violations or [], settings.SEVERITY_OVERRIDES)
+                    ),
                     lint_seconds=time.monotonic() - started,
                     lint_host=host,
                 )
@@ -206,13 +208,13 @@ def _worker_name() -> str:
         return socket.gethostname()
 
 
-def findings(
+def violation_rows(
     violations: list[dict[str, Any]], severity_overrides: Mapping[str, str]
-) -> Iterator[queries.findings.Finding]:
+) -> Iterator[queries.violations.Violation]:
     """SQLFluff's violation records as rows of `linting_violations`."""
     for v in violations:
         code = str(v.get("code") or "????")
-        yield queries.findings.Finding(
+        yield queries.violations.Violation(
             rule_code=code[:32],
             rule_name=str(v.get("name") or "")[:255],
             start_line=int(v.get("start_line_no") or 0),

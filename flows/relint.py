@@ -2,7 +2,7 @@
 
 Selects original jobs by age, status and dialect; for each, a new job on the same stored source
 with the same options (linked by `relint_of`) is linted by the `lint-job` deployment, as any job;
-then what changed is recorded on the new job: findings added and removed, by rule, compared as
+then what changed is recorded on the new job: violations added and removed, by rule, compared as
 (file, rule, line, position). Run on a cron schedule (RELINT_CRON) or on demand from the Prefect
 UI or CLI (`prefect deployment run relint/relint`).
 """
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 def changes_between(
     before: Counter[tuple[str, str, int, int]], after: Counter[tuple[str, str, int, int]]
 ) -> dict[str, Any]:
-    """Findings added and removed from one run to the next, in all and by rule."""
+    """Violations added and removed from one run to the next, in all and by rule."""
     added, removed = after - before, before - after
 
     def by_rule(found: Counter[tuple[str, str, int, int]]) -> dict[str, int]:
@@ -101,8 +101,8 @@ def relint(
     for original, new_id in pairs:
         with session_maker() as session:
             change = changes_between(
-                queries.findings.finding_keys(session, original),
-                queries.findings.finding_keys(session, new_id),
+                queries.violations.violation_keys(session, original),
+                queries.violations.violation_keys(session, new_id),
             )
         change["original"] = original
         write(
@@ -111,7 +111,8 @@ def relint(
             )
         )
         changes[new_id] = change
-        log.info("%s -> %s: +%d -%d findings", original, new_id, change["added"], change["removed"])
+        added, removed = change["added"], change["removed"]
+        log.info("%s -> %s: +%d -%d violations", original, new_id, added, removed)
     return {"relinted": len(pairs), "skipped": skipped, "changes": changes}
 
 

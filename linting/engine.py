@@ -171,7 +171,7 @@ def lint_file(request: LintRequest) -> FileOutcome:
 
     Returns:
         The violations, or the reason the file could not be linted. A parse error is a
-        finding, not a failure.
+        violation, not a failure.
     """
     try:
         size = os.path.getsize(request.source)

@@ -1,6 +1,6 @@
-"""Severity of a finding: a rule's code, or its group, mapped to INFO … BLOCKER.
+"""Severity of a violation: a rule's code, or its group, mapped to INFO … BLOCKER.
 
-Defaults follow what a finding means for the SQL: a file SQLFluff cannot parse or template is a
+Defaults follow what a violation means for the SQL: a file SQLFluff cannot parse or template is a
 BLOCKER (nothing else about it can be trusted); ambiguous or broken references are MAJOR;
 structure and conventions MINOR; layout and capitalisation INFO. SEVERITY_OVERRIDES (settings)
 maps a code ("LT05") or a group prefix ("LT") to another severity; a code beats its group.
@@ -34,7 +34,7 @@ def group_of(code: str) -> str:
 
 
 def severity_of(code: str, overrides: Mapping[str, str] = {}) -> Severity:
-    """The severity of a finding with this rule code."""
+    """The severity of a violation with this rule code."""
     code = code.upper()
     group = group_of(code)
     for key in (code, group):

@@ -24,6 +24,7 @@ than 5 minutes from now (replays), and use `webhook-id` to drop a message alread
 """
 
 import asyncio
+import json
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -178,7 +179,7 @@ def claim_deliveries(sessions: sessionmaker[Session], limit: int) -> list[Delive
             job = queries.jobs.get_job(session, job_id)
             if job is None:
                 continue
-            body = job_summary(session, job).model_dump_json().encode()
+            body = json.dumps(job_summary(session, job), separators=(",", ":")).encode()
         deliveries.append(Delivery.new(job_id, url, body))
     return deliveries
 

@@ -1,12 +1,13 @@
-"""`sqlfluff-service keys create|revoke|list`: manage API keys in the service's database
-(DATABASE_URL from the environment or .env, as every process of the service reads it)."""
+"""`sqlfluff-service-admin keys create|revoke|list`: operators manage API keys in the service's
+database (DATABASE_URL from the environment or .env, as every process of the service reads it).
+An operator's command on a service host, apart from the `sqlfluff-service` client."""
 
 import argparse
 
-from api.auth import hash_key, new_key
 from core.settings import load_settings_or_exit
 from db import queries
 from db.engine import make_engine, make_sessionmaker
+from services.keys import hash_key, new_key
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -44,3 +45,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="sqlfluff-service-admin", description="Operate a sqlfluff-service installation."
+    )
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

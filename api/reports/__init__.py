@@ -1,4 +1,4 @@
-"""A job's findings rendered as SARIF 2.1.0, JUnit XML, CSV or a standalone HTML page: one module
+"""A job's violations rendered as SARIF 2.1.0, JUnit XML, CSV or a standalone HTML page: one module
 per format, each a pure function of the rows. Positions are SQLFluff's: 1-based lines, columns."""
 
 from collections.abc import Callable

@@ -1,4 +1,4 @@
-"""CSV: one row per finding, with no cell a spreadsheet would run as a formula."""
+"""CSV: one row per violation, with no cell a spreadsheet would run as a formula."""
 
 import csv
 import io

@@ -1,5 +1,5 @@
 """A standalone HTML page a person can open: the job, counts by severity and rule, then each
-file with its findings and the lines of SQL they point at."""
+file with its violations and the lines of SQL they point at."""
 
 from collections import Counter
 from dataclasses import dataclass
@@ -10,12 +10,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from api.reports.common import JobReportData
 from db.models import SEVERITY_RANK, LintingTask, Severity, TaskStatus
 
-# How many lines of SQL a finding quotes at most, from its first line.
+# How many lines of SQL a violation quotes at most, from its first line.
 SNIPPET_LINES = 5
 
 
 @dataclass(frozen=True)
-class _Finding:
+class _Violation:
     line: int
     column: int
     rule_code: str
@@ -28,7 +28,7 @@ class _Finding:
 class _File:
     name: str
     failure: str | None  # why the file was not linted; None when it was
-    findings: list[_Finding]
+    violations: list[_Violation]
 
 
 @cache
@@ -67,22 +67,22 @@ def to_html(data: JobReportData) -> str:
 
 
 def _files(data: JobReportData) -> list[_File]:
-    findings = data.by_task()
+    violations = data.by_task()
     files = []
     for task in data.tasks:
         if task.status != TaskStatus.SUCCESS:
             reason = task.error_message or f"not linted ({task.status.value})"
             files.append(_File(task.file_name, reason, []))
             continue
-        found = findings.get(task.task_id, [])
-        # The source is read only for a file with findings: most files of a big job have none.
+        found = violations.get(task.task_id, [])
+        # The source is read only for a file with violations: most files of a big job have none.
         lines = _source_lines(data, task) if found else []
         files.append(
             _File(
                 task.file_name,
                 None,
                 [
-                    _Finding(
+                    _Violation(
                         v.start_line,
                         v.start_pos,
                         v.rule_code,
@@ -107,5 +107,5 @@ def _source_lines(data: JobReportData, task: LintingTask) -> list[str]:
     try:
         raw = (data.shared_root / task.source_file_path).read_bytes()
     except OSError:
-        return []  # cleaned up since: the page still lists the findings, without their SQL
+        return []  # cleaned up since: the page still lists the violations, without their SQL
     return raw.decode("utf-8-sig", errors="replace").splitlines()

@@ -1,4 +1,4 @@
-"""JUnit XML: one testcase per file; a failure lists its findings, an error says why the file
+"""JUnit XML: one testcase per file; a failure lists its violations, an error says why the file
 could not be linted."""
 
 import re
@@ -19,8 +19,8 @@ def xml_safe(text: str) -> str:
 
 def junit(data: JobReportData) -> str:
     """The report as an XML document that parses, whatever the file names and messages hold."""
-    findings = data.by_task()
-    failures = sum(1 for t in data.tasks if findings.get(t.task_id))
+    violations = data.by_task()
+    failures = sum(1 for t in data.tasks if violations.get(t.task_id))
     errors = sum(1 for t in data.tasks if t.status != TaskStatus.SUCCESS)
     suites = ET.Element(
         "testsuites",
@@ -40,7 +40,7 @@ def junit(data: JobReportData) -> str:
     )
     for task in data.tasks:
         case = ET.SubElement(suite, "testcase", classname="sqlfluff", name=task.file_name)
-        found = findings.get(task.task_id, [])
+        found = violations.get(task.task_id, [])
         if task.status != TaskStatus.SUCCESS:
             reason = task.error_message or task.status.value
             error = ET.SubElement(case, "error", message=reason, type="lint-error")

@@ -1,4 +1,4 @@
-"""SARIF 2.1.0: one run, the rules that fired (with help), a result per finding, and a
+"""SARIF 2.1.0: one run, the rules that fired (with help), a result per violation, and a
 notification per file that could not be linted."""
 
 import json
@@ -82,7 +82,7 @@ def sarif(data: JobReportData) -> str:
 
 
 def _rules(data: JobReportData, codes: list[str]) -> list[dict[str, object]]:
-    """One descriptor per rule that fired, at the level of its worst finding in this job."""
+    """One descriptor per rule that fired, at the level of its worst violation in this job."""
     catalogue = rule_catalogue()
     worst: dict[str, Severity] = {}
     for v in data.violations:

@@ -1,4 +1,4 @@
-"""`POST /lint`: findings for a small piece of SQL in the response itself."""
+"""`POST /lint`: violations for a small piece of SQL in the response itself."""
 
 from typing import Any
 

@@ -1,5 +1,5 @@
 """Queries on `linting_tasks`, one row per file of a job (a *file task*): created once per
-file, marked as files finish (with their findings), counted and paged.
+file, marked as files finish (with their violations), counted and paged.
 """
 
 import hashlib
@@ -17,7 +17,7 @@ from db.models import (
     TaskStatus,
     utcnow,
 )
-from db.queries.findings import Finding
+from db.queries.violations import Violation
 
 # Rows per multi-row INSERT: well under MySQL's max_allowed_packet for 1 KB paths.
 _INSERT_CHUNK = 1000
@@ -43,7 +43,7 @@ class NewTask:
 
 @dataclass(frozen=True)
 class TaskOutcome:
-    """What linting one file produced, as mirrored into its row and its findings."""
+    """What linting one file produced, as mirrored into its row and its violations."""
 
     task_id: str
     status: TaskStatus
@@ -53,7 +53,7 @@ class TaskOutcome:
     file_name: str = ""
     job_id: str = ""
     effective_config: dict[str, object] | None = None
-    findings: tuple[Finding, ...] = ()
+    violations: tuple[Violation, ...] = ()
     lint_seconds: float | None = None
     lint_host: str | None = None
 
@@ -125,19 +125,19 @@ def ensure_tasks(session: Session, job_id: str, files: Iterable[NewTask]) -> lis
 
 
 def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
-    """Mirror finished files onto their rows and replace their findings, in executemanys
-    (a file linted again, by a retry or a re-run task, keeps only its latest findings)."""
+    """Mirror finished files onto their rows and replace their violations, in executemanys
+    (a file linted again, by a retry or a re-run task, keeps only its latest violations)."""
     if not outcomes:
         return
     ids = [o.task_id for o in outcomes]
     session.execute(delete(LintingViolation).where(LintingViolation.task_id.in_(ids)))
-    findings = [
+    violations = [
         {"job_id": o.job_id, "task_id": o.task_id, "file_name": o.file_name, **asdict(f)}
         for o in outcomes
-        for f in o.findings
+        for f in o.violations
     ]
-    for start in range(0, len(findings), _INSERT_CHUNK):
-        session.execute(insert(LintingViolation), findings[start : start + _INSERT_CHUNK])
+    for start in range(0, len(violations), _INSERT_CHUNK):
+        session.execute(insert(LintingViolation), violations[start : start + _INSERT_CHUNK])
     table = LintingTask.__table__
     stmt = (
         update(table)

@@ -1,4 +1,4 @@
-"""API keys: created and revoked with the `sqlfluff-service keys` command, stored hashed; with
+"""API keys: created and revoked with the `sqlfluff-service-admin keys` command, stored hashed; with
 API_KEYS_REQUIRED each job belongs to its key; 401 and 403 with clear messages; /health and
 /metrics stay open."""
 
@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from client.cli import main as cli
 from core.settings import Settings, get_settings
 from db import queries
 from db.models import ApiKey
+from services.keys_admin import main as cli
 
 
 def create_key(capsys: pytest.CaptureFixture[str], name: str, admin: bool = False) -> str:

@@ -45,7 +45,7 @@ def test_answer_equals_the_cli(
     assert response.status_code == 200, response.text
     body = response.json()
     expected = oracle(tmp_path, QUERY, options, config)
-    assert expected, "no findings: the comparison would prove nothing"
+    assert expected, "no violations: the comparison would prove nothing"
     got = [{k: v for k, v in item.items() if k != "severity"} for item in body["violations"]]
     assert got == expected
     assert body["violation_count"] == len(expected)

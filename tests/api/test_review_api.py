@@ -1,5 +1,5 @@
 """Issue 5's API on the real app, test DB and Prefect server (no worker: runs stay scheduled):
-uploads, job lists, findings queries on stored rows, retry answers."""
+uploads, job lists, violations queries on stored rows, retry answers."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -120,22 +120,22 @@ def test_job_list_filters_and_pages(
     assert client.get("/jobs", params={"status": "NOPE"}).status_code == 422
 
 
-def _seed_findings(sessions: sessionmaker[Session], client: TestClient) -> str:
-    """A job with three linted files and their findings, as lint batches store them."""
+def _seed_violations(sessions: sessionmaker[Session], client: TestClient) -> str:
+    """A job with three linted files and their violations, as lint batches store them."""
     job_id = client.post("/jobs", json={"zip_file_path": "archives/ok.zip"}).json()["job_id"]
     with sessions.begin() as s:
         pending = queries.tasks.ensure_tasks(
             s, job_id, [queries.tasks.NewTask(f"x/{n}", n) for n in ("a.sql", "b.sql", "c.sql")]
         )
 
-    def finding(code: str, line: int, severity: Severity) -> queries.findings.Finding:
-        return queries.findings.Finding(
+    def violation(code: str, line: int, severity: Severity) -> queries.violations.Violation:
+        return queries.violations.Violation(
             code, f"rule.{code}", line, 1, line, 5, f"{code} here", severity, False
         )
 
     plan = {
-        "a.sql": [finding("LT01", 1, Severity.INFO), finding("LT01", 3, Severity.INFO)],
-        "b.sql": [finding("PRS", 2, Severity.BLOCKER), finding("RF02", 4, Severity.MAJOR)],
+        "a.sql": [violation("LT01", 1, Severity.INFO), violation("LT01", 3, Severity.INFO)],
+        "b.sql": [violation("PRS", 2, Severity.BLOCKER), violation("RF02", 4, Severity.MAJOR)],
         "c.sql": [],
     }
     with sessions.begin() as s:
@@ -162,7 +162,7 @@ def _seed_findings(sessions: sessionmaker[Session], client: TestClient) -> str:
 def test_violations_filters_and_summary(
     client: TestClient, session_maker: sessionmaker[Session]
 ) -> None:
-    job_id = _seed_findings(session_maker, client)
+    job_id = _seed_violations(session_maker, client)
     everything = client.get(f"/jobs/{job_id}/violations").json()
     assert everything["total"] == 4
     assert [(v["file_name"], v["start_line"]) for v in everything["items"]] == [
@@ -202,10 +202,10 @@ def test_violations_filters_and_summary(
     assert client.get(f"/jobs/{job_id}/report", params={"format": "pdf"}).status_code == 422
 
 
-def test_findings_of_a_file_linted_again_replace_the_old_ones(
+def test_violations_of_a_file_linted_again_replace_the_old_ones(
     client: TestClient, session_maker: sessionmaker[Session]
 ) -> None:
-    job_id = _seed_findings(session_maker, client)
+    job_id = _seed_violations(session_maker, client)
     with session_maker() as s:
         [task] = [t for t in queries.tasks.all_tasks(s, job_id) if t.file_name == "a.sql"]
     again = queries.tasks.TaskOutcome(
@@ -236,7 +236,7 @@ def test_retry_answers(client: TestClient, session_maker: sessionmaker[Session])
 
 
 def test_fixed_and_diff_answers(client: TestClient, session_maker: sessionmaker[Session]) -> None:
-    job_id = _seed_findings(session_maker, client)
+    job_id = _seed_violations(session_maker, client)
     with session_maker() as s:
         task = queries.tasks.all_tasks(s, job_id)[0]
     response = client.get(f"/tasks/{task.task_id}/fixed")

@@ -24,7 +24,7 @@ def test_relint_on_demand_records_changes(
 ) -> None:
     original = system.submit({"sql_content": (CORPUS / "tpch/q07.sql").read_text()})
     assert system.wait_final(original)["job_status"] == "COMPLETED"
-    # What an older SQLFluff might have said: two findings fewer, one that no longer fires.
+    # What an older SQLFluff might have said: two violations fewer, one that no longer fires.
     with session_maker.begin() as s:
         rows = list(
             s.scalars(
@@ -33,7 +33,7 @@ def test_relint_on_demand_records_changes(
                 .order_by(LintingViolation.id)
             )
         )
-        assert len(rows) >= 3, "q07 needs findings for this test"
+        assert len(rows) >= 3, "q07 needs violations for this test"
         dropped = rows[:2]
         s.execute(delete(LintingViolation).where(LintingViolation.id.in_([r.id for r in dropped])))
         s.add(

@@ -1,5 +1,5 @@
 """Issue 5 end to end, on the whole system: a ZIP uploaded with a job config, rule options,
-folder `.sqlfluff` files and `fix`; its results, fixes, findings, summary and reports checked
+folder `.sqlfluff` files and `fix`; its results, fixes, violations, summary and reports checked
 against the SQLFluff CLI and the formats' own readers (SARIF schema, XML, CSV, Chromium); the
 signed callback; the retry endpoint; the command-line client."""
 
@@ -140,7 +140,7 @@ def test_results_and_effective_config_equal_the_cli(
             assert any(f.endswith(f"extracted/{folder_config}") for f in effective["config_files"])
         assert effective["exclude_rules"] == "AM04"  # the option beats the folder's setting
     codes = {v["code"] for r in fix_job["lint"].values() for v in r}
-    assert "CP01" in codes and "LT05" in codes, "the job config did not change the findings"
+    assert "CP01" in codes and "LT05" in codes, "the job config did not change the violations"
 
 
 def test_fixed_files_and_diffs_equal_sqlfluff_fix(system: System, fix_job: dict[str, Any]) -> None:
@@ -160,7 +160,7 @@ def test_fixed_files_and_diffs_equal_sqlfluff_fix(system: System, fix_job: dict[
     assert changed >= 3
 
 
-def test_findings_summary_and_reports(
+def test_violations_summary_and_reports(
     system: System, fix_job: dict[str, Any], tmp_path: Path
 ) -> None:
     job_id = fix_job["job_id"]
@@ -200,8 +200,8 @@ def test_findings_summary_and_reports(
     )
     cases = junit.findall("./testsuite/testcase")
     assert len(cases) == len(fix_job["tasks"])
-    with_findings = {name for name, *_ in expected}
-    assert {c.get("name") for c in cases if c.find("failure") is not None} == with_findings
+    with_violations = {name for name, *_ in expected}
+    assert {c.get("name") for c in cases if c.find("failure") is not None} == with_violations
 
     rows = list(
         csv.DictReader(
@@ -222,7 +222,7 @@ def test_findings_summary_and_reports(
     assert job_id in dom and f'<td id="total">{len(expected)}</td>' in dom
     for task in fix_job["tasks"]:
         assert f"<h3>{task['file_name']}</h3>" in dom
-    assert dom.count("<pre>") == len(expected)  # the offending SQL of every finding
+    assert dom.count("<pre>") == len(expected)  # the offending SQL of every violation
     png = screenshot(page_html, tmp_path / "report.png", tmp_path / "chromium")
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 20_000
 

@@ -51,7 +51,7 @@ def hostile_archive(target: Path) -> dict[str, str]:
         "enc/crlf.sql": "SUCCESS",
         "enc/gbk.sql": "SUCCESS",
         "empty.sql": "SUCCESS",
-        "deep/nesting.sql": "SUCCESS",  # SQLFluff reports its parse-depth limit as a finding
+        "deep/nesting.sql": "SUCCESS",  # SQLFluff reports its parse-depth limit as a violation
         "big/copy-dump.sql": f"over the limit of {LIMIT} bytes",
         "slow/3000-conditions.sql": "time limit of 8 s exceeded",
         "../../escape.sql": "not linted: entry escapes the extraction directory",

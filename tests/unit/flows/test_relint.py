@@ -9,7 +9,7 @@ from deployments.serve import relint_deployment
 from flows.relint import changes_between
 
 
-def test_changes_count_added_and_removed_findings_by_rule() -> None:
+def test_changes_count_added_and_removed_violations_by_rule() -> None:
     before = Counter({("a.sql", "LT01", 1, 1): 2, ("a.sql", "CP01", 2, 1): 1})
     after = Counter({("a.sql", "LT01", 1, 1): 1, ("b.sql", "RF01", 3, 4): 1})
     assert changes_between(before, after) == {

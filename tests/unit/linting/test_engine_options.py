@@ -110,9 +110,9 @@ def test_options_and_config_layers_equal_the_cli(
     assert effective["extracted/q01.sql"]["dialect"] == "ansi"
     if "exclude_rules" not in raw:
         assert effective["quiet/q03.sql"]["exclude_rules"] == "LT05,LT02"
-    # The layers change findings: otherwise this test could not tell them apart.
+    # The layers change violations: otherwise this test could not tell them apart.
     codes = {v["code"] for g in ours.values() for v in g["record"]["violations"]}
-    assert codes, "no findings at all: the comparison proves nothing"
+    assert codes, "no violations at all: the comparison proves nothing"
 
 
 def test_fixed_files_equal_sqlfluff_fix(shared_root: Path, tmp_path: Path) -> None:

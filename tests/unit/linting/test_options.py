@@ -1,4 +1,4 @@
-"""Checking a job's options and config text before anything runs; severities of findings."""
+"""Checking a job's options and config text before anything runs; severities of violations."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""A job's findings: filtered pages, a summary, and reports in the formats tools read."""
+"""A job's violations: filtered pages, a summary, and reports in the formats tools read."""
 
 from typing import Annotated, Literal
 
@@ -12,7 +12,7 @@ from db import queries
 from db.models import Severity
 from services.summaries import job_summary
 
-router = APIRouter(tags=["findings"])
+router = APIRouter(tags=["violations"])
 
 
 @router.get("/jobs/{job_id}/violations", response_model=ViolationPage)
@@ -26,10 +26,10 @@ def read_violations(
     page: PageNumber = 1,
     size: int = Query(50, ge=1, le=1000),
 ) -> ViolationPage:
-    """The job's findings, by file and position."""
-    where = queries.findings.ViolationFilter(rule, severity, min_severity, file)
+    """The job's violations, by file and position."""
+    where = queries.violations.ViolationFilter(rule, severity, min_severity, file)
     with sessions() as session:
-        total, rows = queries.findings.list_violations(session, job.job_id, where, page, size)
+        total, rows = queries.violations.list_violations(session, job.job_id, where, page, size)
     return ViolationPage(
         total=total, page=page, size=size, items=[ViolationOut.model_validate(r) for r in rows]
     )
@@ -43,7 +43,7 @@ def read_summary(
 ) -> JobSummaryOut:
     """Counts by task status, rule and severity; the worst files; progress while it runs."""
     with sessions() as session:
-        return job_summary(session, job, top)
+        return JobSummaryOut.model_validate(job_summary(session, job, top))
 
 
 @router.get(
@@ -57,11 +57,11 @@ def read_report(
     sessions: SessionsDep,
     format: Literal["sarif", "junit", "csv", "html"] = "sarif",  # noqa: A002 - the API's word
 ) -> Response:
-    """The job's findings as SARIF 2.1.0, JUnit XML, CSV or a standalone HTML page."""
+    """The job's violations as SARIF 2.1.0, JUnit XML, CSV or a standalone HTML page."""
     job_id = job.job_id
     with sessions() as session:
         tasks = queries.tasks.all_tasks(session, job_id)
-        violations = queries.findings.all_violations(session, job_id)
+        violations = queries.violations.all_violations(session, job_id)
     data = reports.JobReportData(job, tasks, violations, settings.NFS_SHARE_ROOT_PATH)
     body = reports.render(format, data)
     return Response(

@@ -1,4 +1,4 @@
-"""Queries on `linting_violations`, a job's findings: filtered pages, reports, summaries and
+"""Queries on `linting_violations`, a job's violations: filtered pages, reports, summaries and
 the multiset a re-lint compares.
 """
 
@@ -17,7 +17,7 @@ from db.models import (
 
 
 @dataclass(frozen=True)
-class Finding:
+class Violation:
     """One violation of a linted file, as stored in `linting_violations`."""
 
     rule_code: str
@@ -58,7 +58,7 @@ def _violation_conditions(job_id: str, where: ViolationFilter) -> list[object]:
 def list_violations(
     session: Session, job_id: str, where: ViolationFilter, page: int, size: int
 ) -> tuple[int, list[LintingViolation]]:
-    """A job's findings matching the filter, by file and position, and how many match."""
+    """A job's violations matching the filter, by file and position, and how many match."""
     conditions = _violation_conditions(job_id, where)
     total = (
         session.scalar(select(func.count()).select_from(LintingViolation).where(*conditions)) or 0
@@ -83,7 +83,7 @@ def _violations_in_order(job_id: str, where: ViolationFilter) -> Select[tuple[Li
 
 
 def all_violations(session: Session, job_id: str) -> list[LintingViolation]:
-    """Every finding of a job in file order (for reports)."""
+    """Every violation of a job in file order (for reports)."""
     return list(session.scalars(_violations_in_order(job_id, ViolationFilter())))
 
 
@@ -95,7 +95,7 @@ class JobSummary:
 
 
 def summarize(session: Session, job_id: str, top: int) -> JobSummary:
-    """Counts of a job's findings by rule (with its name), by severity, and its worst files."""
+    """Counts of a job's violations by rule (with its name), by severity, and its worst files."""
     by_rule: dict[str, dict[str, object]] = {}
     for code, name, severity, count in session.execute(
         select(
@@ -128,8 +128,8 @@ def summarize(session: Session, job_id: str, top: int) -> JobSummary:
     return JobSummary(by_rule, by_severity, top_files)
 
 
-def finding_keys(session: Session, job_id: str) -> Counter[tuple[str, str, int, int]]:
-    """A job's findings as a multiset of (file, rule, line, position), to compare two runs."""
+def violation_keys(session: Session, job_id: str) -> Counter[tuple[str, str, int, int]]:
+    """A job's violations as a multiset of (file, rule, line, position), to compare two runs."""
     rows = session.execute(
         select(
             LintingViolation.file_name,
