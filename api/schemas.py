@@ -1,4 +1,4 @@
-"""Request and response models of SPEC §5, built explicitly from rows."""
+"""Request and response models of docs/api.md, HTTP API, built explicitly from rows."""
 
 from datetime import datetime
 from typing import Annotated, Any

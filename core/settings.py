@@ -1,4 +1,4 @@
-"""The service's settings (SPEC §3), validated once per process at its entry point.
+"""The service's settings (docs/api.md, Settings), validated once per process at its entry point.
 
 A leaf module: every process (API, flow run, Dask worker, Alembic) imports it, so it imports only
 pydantic. Field names are the environment variable names, so `grep NFS_SHARE_ROOT_PATH` finds all.
@@ -186,7 +186,8 @@ class Settings(BaseSettings):
         "on if impossible), required (refuse to start without), off.",
     )
 
-    # Where job callbacks may go and how many are sent at once (services/callbacks.py, SPEC §9).
+    # Where job callbacks may go and how many are sent at once (services/callbacks.py;
+    # docs/security.md).
     CALLBACK_ALLOWED_NETWORKS: str = Field(
         default="",
         pattern=r"^[0-9A-Fa-f:./, ]*$",

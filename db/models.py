@@ -1,4 +1,5 @@
-"""SQLAlchemy models of `linting_jobs` and `linting_tasks` (SPEC §4), plus added columns.
+"""SQLAlchemy models of `linting_jobs` and `linting_tasks` (docs/api.md, Tables), plus added
+columns.
 
 Added: jobs `flow_run_id`, `dialect`, `ignored_file_count`, `heartbeat_at`, `options`,
 `submitter`, `callback_url`, `callback_status`; tasks `effective_config`, `file_name`

@@ -39,7 +39,8 @@ def relint_deployment(settings: Settings) -> RunnerDeployment:
             "older_than_hours": settings.RELINT_OLDER_THAN_HOURS,
             "limit": settings.RELINT_LIMIT,
         },
-        description="Re-lint stored SQL with the current SQLFluff and config (SPEC §7).",
+        description="Re-lint stored SQL with the current SQLFluff and config "
+        "(docs/api.md, The flow).",
     )
 
 
@@ -52,7 +53,7 @@ def main() -> None:
         ENTRYPOINT,
         name=deployment_name,
         flow_name=flow_name,
-        description="Lint every SQL file of one job (SPEC §7).",
+        description="Lint every SQL file of one job (docs/api.md, The flow).",
     )
     serve(
         deployment,

@@ -1,5 +1,6 @@
-"""Safe ZIP expansion into jobs/{job_id}/extracted/ (SPEC §8), with our own bounded ZIP reader:
-every cap is enforced on bytes actually read or inflated, never on header fields alone."""
+"""Safe ZIP expansion into jobs/{job_id}/extracted/ (docs/api.md, Bad input), with our own
+bounded ZIP reader: every cap is enforced on bytes actually read or inflated, never on header
+fields alone."""
 
 import os
 import shutil

@@ -1,6 +1,7 @@
-"""What a submitted SQLFluff config may say (SPEC §9), judged on the nested dict SQLFluff's own
-loaders build, so every spelling it accepts (dotted keys, `[DEFAULT]`, TOML tables and escapes)
-is judged as SQLFluff will read it. Decisions, from SQLFluff 4.5.0's loaders and templaters:
+"""What a submitted SQLFluff config may say (docs/security.md), judged on the nested dict
+SQLFluff's own loaders build, so every spelling it accepts (dotted keys, `[DEFAULT]`, TOML
+tables and escapes) is judged as SQLFluff will read it. Decisions, from SQLFluff 4.5.0's loaders
+and templaters:
 
 - `library_path` (jinja imports every module under it): refused anywhere, in any case.
 - `templater`, wherever it holds a value: raw, jinja, placeholder or python only.

@@ -166,8 +166,8 @@ def _folder_config(overrides_json: str, extra_config: str | None, folder: str) -
 
 
 def lint_file(request: LintRequest) -> FileOutcome:
-    """Lint one file in this process and write its result JSON (SPEC §6), and with `fix_dir`
-    its fixed text and diff (as `sqlfluff fix` would write it).
+    """Lint one file in this process and write its result JSON (docs/api.md, Results), and with
+    `fix_dir` its fixed text and diff (as `sqlfluff fix` would write it).
 
     Returns:
         The violations, or the reason the file could not be linted. A parse error is a
@@ -209,7 +209,7 @@ def lint_file(request: LintRequest) -> FileOutcome:
         return FileOutcome(None, "SQLFluff skipped the file (ignored by its configuration)")
     record = dict(records[0])
     record["filepath"] = request.display_name
-    record.pop("timings", None)  # run-dependent; SPEC §6 lets it go
+    record.pop("timings", None)  # run-dependent; docs/api.md, Results lets it go
     if request.cache_dir and request.cache_key:
         result_cache.store(Path(request.cache_dir), request.cache_key, record, effective)
     return write_result(request, record, effective)

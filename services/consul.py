@@ -1,5 +1,5 @@
-"""Registration of this API instance in Consul (SPEC §2): register at start-up with an HTTP
-check on /health, re-register when the agent has lost it, deregister on shutdown.
+"""Registration of this API instance in Consul (docs/architecture.md): register at start-up
+with an HTTP check on /health, re-register when the agent has lost it, deregister on shutdown.
 
 The service id is `name-host-port`: unique per instance, and the same after a restart, so a
 restarted instance replaces its entry instead of leaving a stale one. Consul being unreachable

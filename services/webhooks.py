@@ -1,6 +1,6 @@
-"""Callback safety and signing: where a job callback may go (SPEC §9, public addresses unless an
-operator allows a network) and the Standard Webhooks signature a receiver checks. Used by
-`services.callbacks` at delivery and by the API to reject a callback URL at submission."""
+"""Callback safety and signing: where a job callback may go (docs/security.md: public addresses
+unless an operator allows a network) and the Standard Webhooks signature a receiver checks. Used
+by `services.callbacks` at delivery and by the API to reject a callback URL at submission."""
 
 import asyncio
 import base64

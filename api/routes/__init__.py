@@ -1,1 +1,1 @@
-"""Routers of the HTTP API (SPEC §5)."""
+"""Routers of the HTTP API (docs/api.md, HTTP API)."""

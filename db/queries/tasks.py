@@ -75,7 +75,7 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, object]])
         # A no-op update on the unique key: rows already there stay untouched.
         ins = mysql.insert(table)
         stmt = ins.on_duplicate_key_update(job_id=ins.inserted.job_id)
-    else:  # pragma: no cover - only the two backends of SPEC §4 are supported
+    else:  # pragma: no cover - only the two backends of docs/api.md, Tables are supported
         raise NotImplementedError(f"unsupported database: {name}")
     for start in range(0, len(rows), _INSERT_CHUNK):
         session.execute(stmt, rows[start : start + _INSERT_CHUNK])

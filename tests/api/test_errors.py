@@ -1,4 +1,4 @@
-"""Every rejected request is a 4xx with a clear `detail` (SPEC §5, §8)."""
+"""Every rejected request is a 4xx with a clear `detail` (docs/api.md, HTTP API and Bad input)."""
 
 from collections.abc import Iterator
 from pathlib import Path

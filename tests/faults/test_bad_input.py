@@ -1,5 +1,5 @@
-"""Hostile archives through the running system (SPEC §8): every file ends SUCCESS or FAILURE
-with a reason, the job ends, and the workers stay up for the next job."""
+"""Hostile archives through the running system (docs/api.md, Bad input): every file ends
+SUCCESS or FAILURE with a reason, the job ends, and the workers stay up for the next job."""
 
 import stat
 import zipfile

@@ -1,6 +1,6 @@
-"""The SQLFluff CLI as the oracle (SPEC §6): `sqlfluff lint --format json` and `sqlfluff fix`
-on the same files with the same effective config, run as a subprocess in a clean working
-directory."""
+"""The SQLFluff CLI as the oracle (docs/api.md, Results): `sqlfluff lint --format json` and
+`sqlfluff fix` on the same files with the same effective config, run as a subprocess in a clean
+working directory."""
 
 import configparser
 import json

@@ -1,4 +1,4 @@
-"""Safe ZIP expansion on crafted archives (SPEC §8)."""
+"""Safe ZIP expansion on crafted archives (docs/api.md, Bad input)."""
 
 import json
 import os

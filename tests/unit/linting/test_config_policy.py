@@ -1,5 +1,5 @@
 """The config policy against SQLFluff itself: every probe that must be refused is first shown to
-reach the place SQLFluff's jinja templater reads it from, then shown refused (SPEC §9)."""
+reach the place SQLFluff's jinja templater reads it from, then shown refused (docs/security.md)."""
 
 import configparser
 import os

@@ -1,0 +1,196 @@
+"""Linting a batch of a job's files where it runs (a Dask worker): each file in a lint child,
+its result file written, its row and violations mirrored to the database as it finishes, so
+polling shows progress. No Prefect here: `flows.lint_job.lint_batch` is its Prefect task.
+"""
+
+import logging
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from core.settings import get_settings
+from db import queries
+from db.engine import sessions
+from db.models import TaskStatus
+from db.retry import in_transaction
+from linting import storage
+from linting.children import lint_with_limit
+from linting.engine import LintRequest
+from linting.options import JobOptions, config_files_on_path, job_config_path
+from linting.severity import severity_of
+
+logger = logging.getLogger(__name__)
+
+# Rows are mirrored at least this often while a batch runs, so polling shows progress.
+_MIRROR_EVERY_SECONDS = 0.5
+
+
+def lint_files(
+    files: list[queries.tasks.PendingFile],
+    job_id: str,
+    options: dict[str, Any],
+    cache_salt: str,
+) -> dict[str, int]:
+    """Lint a batch of a job's file tasks, write their results, mirror their rows.
+
+    Safe to run twice (Dask re-runs a task whose worker died): files already SUCCESS are
+    skipped, results are replaced atomically and rows are updated by task id, never inserted.
+
+    Returns:
+        Counts: files linted, files failed, violations found.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the database stayed away past DB_RETRY_SECONDS (the Prefect
+            task retries the batch).
+    """
+    settings = get_settings()
+    root = settings.NFS_SHARE_ROOT_PATH
+    session_maker = sessions(settings.DATABASE_URL)
+    job_options = JobOptions.from_json(options, legacy_dialect=settings.SQLFLUFF_DIALECT)
+    base = LintRequest.template(
+        settings,
+        job_options,
+        max_bytes=settings.LINT_MAX_FILE_BYTES,
+        extra_config=str(root / job_config_path(job_id)) if job_options.has_config else None,
+        fix_dir=str(root / storage.fixes_dir(job_id)) if job_options.fix else None,
+        job_root=str(root / storage.job_dir(job_id)),
+        cache_salt=cache_salt,
+        # Fixed text is not cached: a fix job always runs SQLFluff.
+        cache_dir=str(root / storage.RESULT_CACHE_DIR)
+        if settings.RESULT_CACHE_ENABLED and not job_options.fix
+        else None,
+    )
+
+    # Rows are written by one writer thread while the next files lint: the lint child never
+    # waits for the database. At most one write is in flight, so rows land in order.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mirror")
+    in_flight: Future[None] | None = None
+
+    def write_rows(outcomes: list[queries.tasks.TaskOutcome]) -> None:
+        in_transaction(
+            session_maker,
+            lambda s: queries.tasks.mark_tasks(s, outcomes),
+            give_up_after=settings.DB_RETRY_SECONDS,
+        )
+
+    def mirror(outcomes: list[queries.tasks.TaskOutcome]) -> None:
+        nonlocal in_flight
+        if in_flight is not None:
+            in_flight.result()  # a write that gave up fails the batch (Prefect retries it)
+        in_flight = writer.submit(write_rows, outcomes)
+
+    # Dask runs a batch again when its worker is lost, results already held there included:
+    # files that reached SUCCESS meanwhile (rows and result files are on shared storage) stay.
+    already: set[str] = in_transaction(
+        session_maker,
+        lambda s: queries.tasks.mark_in_progress(s, [f.task_id for f in files]),
+        give_up_after=settings.DB_RETRY_SECONDS,
+    )
+    files = [f for f in files if f.task_id not in already]
+    host = _worker_name()
+    config_files: dict[Path, list[str]] = {}  # per folder: every file in it reads the same
+    done: list[queries.tasks.TaskOutcome] = []
+    summary = {"files": len(files), "failed": 0, "violations": 0}
+    last_mirror = time.monotonic()
+    with writer:  # waits for the last write, even if linting raised
+        for f in files:
+            result_rel = storage.result_path(job_id, f.task_id)
+            started = time.monotonic()
+            outcome = lint_with_limit(
+                replace(
+                    base,
+                    source=str(root / f.source_file_path),
+                    display_name=f.file_name,
+                    result=str(root / result_rel),
+                ),
+                timeout=settings.LINT_TIMEOUT_SECONDS,
+            )
+            if outcome.ok:
+                summary["violations"] += outcome.violation_count or 0
+            else:
+                summary["failed"] += 1
+                logger.warning(
+                    "%s not linted: %s", f.file_name, outcome.error, extra={"task_id": f.task_id}
+                )
+            done.append(
+                queries.tasks.TaskOutcome(
+                    task_id=f.task_id,
+                    status=TaskStatus.SUCCESS if outcome.ok else TaskStatus.FAILURE,
+                    result_file_path=result_rel if outcome.ok else None,
+                    error_message=outcome.error,
+                    violation_count=outcome.violation_count,
+                    file_name=f.file_name,
+                    job_id=job_id,
+                    effective_config=_with_config_files(
+                        outcome.effective_config, root / f.source_file_path, root, config_files
+                    ),
+                    violations=tuple(
+                        violation_rows(outcome.violations or [], settings.SEVERITY_OVERRIDES)
+                    ),
+                    lint_seconds=time.monotonic() - started,
+                    lint_host=host,
+                )
+            )
+            if time.monotonic() - last_mirror >= _MIRROR_EVERY_SECONDS:
+                mirror(done)
+                done, last_mirror = [], time.monotonic()
+        mirror(done)
+        assert in_flight is not None
+        in_flight.result()
+    logger.info(
+        "linted %d files: %d failed, %d violations",
+        summary["files"],
+        summary["failed"],
+        summary["violations"],
+    )
+    return summary
+
+
+def _worker_name() -> str:
+    """The Dask worker running this batch (its name), or this host's name outside Dask."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)[:255]
+    except ValueError:
+        return socket.gethostname()
+
+
+def violation_rows(
+    violations: list[dict[str, Any]], severity_overrides: Mapping[str, str]
+) -> Iterator[queries.violations.Violation]:
+    """SQLFluff's violation records as rows of `linting_violations`."""
+    for v in violations:
+        code = str(v.get("code") or "????")
+        yield queries.violations.Violation(
+            rule_code=code[:32],
+            rule_name=str(v.get("name") or "")[:255],
+            start_line=int(v.get("start_line_no") or 0),
+            start_pos=int(v.get("start_line_pos") or 0),
+            end_line=v.get("end_line_no"),
+            end_pos=v.get("end_line_pos"),
+            description=str(v.get("description") or ""),
+            severity=severity_of(code, severity_overrides),
+            warning=bool(v.get("warning")),
+        )
+
+
+def _with_config_files(
+    effective: dict[str, Any] | None, source: Path, root: Path, known: dict[Path, list[str]]
+) -> dict[str, Any] | None:
+    """The effective settings plus the config files SQLFluff read for this file (share paths),
+    looked up once per folder (`known`)."""
+    if effective is None:
+        return None
+    folder = source.parent
+    if folder not in known:
+        known[folder] = [
+            p.relative_to(root).as_posix()
+            for p in config_files_on_path(folder)
+            if p.is_relative_to(root)
+        ]
+    return {**effective, "config_files": known[folder]}
