@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The MariaDB server the CI suite runs against (a `<name>_test_<worker>` database is derived).
 MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/sqlfluff
 
-.PHONY: install up test test-mysql lint
+.PHONY: install up test test-fast test-mysql lint
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,13 @@ up: install
 test: install $(CHROMIUM)
 	$(PY) -m pytest -m "not mysql"
 
+# The quick loop while coding: unit tests (mirroring the source) and the database tier.
+test-fast: install
+	$(PY) -m pytest tests/unit tests/db
+
 # The tiers that touch the database, against MariaDB, plus the MariaDB-only fault tests.
 test-mysql: install $(CHROMIUM)
-	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest tests/db tests/api tests/e2e tests/faults
+	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest tests/db tests/api tests/e2e tests/faults tests/security
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from linting.children import lint_with_limit
 from linting.engine import LintRequest
-from linting.result_cache import cache_key
+from linting.result_cache import cache_key, tree_digest
 from tests.conftest import CORPUS
 
 OVERRIDES = {"dialect": "ansi", "large_file_skip_byte_limit": 1000, "use_rust_parser": False}
@@ -48,3 +48,36 @@ def test_second_lint_of_same_bytes_is_served_from_cache(tmp_path: Path) -> None:
     [record] = json.loads((tmp_path / "2.json").read_text())
     assert record["filepath"] == "copy.sql"
     assert any(v["code"].startswith("ZZ") for v in record["violations"])
+
+
+def test_a_template_reading_other_files_is_never_served_another_trees_result(
+    tmp_path: Path,
+) -> None:
+    """Two jobs with the same SQL and config but a different file it includes: the second is
+    linted, not served the first's result (the key holds the job's tree)."""
+    cache = tmp_path / "cache"
+    outcomes = []
+    for job, included in (("one", "select a\n"), ("two", "select from from where\n")):
+        tree = tmp_path / job / "extracted"
+        tree.mkdir(parents=True)
+        (tree / ".sqlfluff").write_text(
+            "[sqlfluff]\ntemplater = jinja\n[sqlfluff:templater:jinja]\nloader_search_path = .\n"
+        )
+        (tree / "part.sql").write_text(included)
+        (tree / "q.sql").write_text("{% include 'part.sql' %}\n")
+        request = LintRequest.for_dialect(
+            str(tree / "q.sql"),
+            "q.sql",
+            str(tmp_path / f"{job}.json"),
+            "ansi",
+            10**6,
+            cache_dir=str(cache),
+            cache_salt=tree_digest(tree),
+            job_root=str(tmp_path / job),
+        )
+        outcomes.append(lint_with_limit(request, 60))
+    assert all(o.ok for o in outcomes), outcomes
+    assert outcomes[0].violation_count != outcomes[1].violation_count
+    assert len(list(cache.rglob("*.json"))) == 2
+    assert tree_digest(tmp_path / "one/extracted") != tree_digest(tmp_path / "two/extracted")
+    assert tree_digest(tmp_path / "nothing-here") == tree_digest(tmp_path / "nor-here")
