@@ -13,12 +13,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(BaseSettings):
-    """Settings of every process; defaults are the embedded one-host setup."""
-
-    model_config = SettingsConfigDict(
-        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
-    )
+class StorageSettings(BaseSettings):
+    """Where state lives: the job database, the shared directory, the import area, the cache."""
 
     DATA_DIR: Path = Field(
         default=Path(".data"),
@@ -32,36 +28,134 @@ class Settings(BaseSettings):
         default=Path(""),
         description="Root of the shared directory; empty means DATA_DIR/shared.",
     )
-    DASK_SCHEDULER_ADDRESS: str = Field(
+    IMPORT_ROOT: str = Field(
         default="",
-        pattern=r"^$|^(tcp|tls|inproc|ucx)://\S+$",
-        description="tcp://host:port of a running Dask scheduler; empty: a LocalCluster per run.",
+        pattern=r"^[A-Za-z0-9._/-]*$",
+        description="Folder of the shared root that `zip_file_path` must name a file under "
+        "(empty: anywhere but the service's own jobs/, cache/ and tmp/). With "
+        "API_KEYS_REQUIRED, a non-admin key may only name files under IMPORT_ROOT/<key_id>/.",
     )
-    CONSUL_HOST: str = Field(default="", description="Consul agent host; empty skips it.")
-    CONSUL_PORT: int = Field(default=8500, ge=1, le=65535)
-    CONSUL_SERVICE_NAME: str = Field(default="sqlfluff-service", min_length=1)
-    CONSUL_SERVICE_ADDRESS: str = Field(
-        default="", description="Address Consul hands out for this instance; empty: API_HOST."
+    DB_RETRY_SECONDS: float = Field(
+        default=300.0, ge=0, description="How long flows keep retrying while the DB is away."
     )
-    CONSUL_SERVICE_PORT: int = Field(default=0, ge=0, le=65535, description="0: API_PORT.")
-    CONSUL_TAGS: str = Field(default="api,sqlfluff", description="Comma-separated service tags.")
-    CONSUL_CHECK_INTERVAL: str = Field(default="10s", pattern=r"^\d+(ms|s|m|h)$")
-    CONSUL_DEREGISTER_AFTER: str = Field(default="1m", pattern=r"^\d+(ms|s|m|h)$")
-    CONSUL_RECHECK_SECONDS: float = Field(
-        default=30.0, gt=0, description="How often the registration is checked and renewed."
+    RESULT_CACHE_ENABLED: bool = Field(
+        default=True,
+        description="Reuse results for identical bytes + config + SQLFluff version "
+        "(NFS_SHARE_ROOT_PATH/cache/results).",
     )
+
+
+class LintSettings(BaseSettings):
+    """How files are linted and what a lint process may do (linting/)."""
+
     SQLFLUFF_DIALECT: str = Field(default="ansi", min_length=1)
-    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", description="Level of the service's own loggers in every process."
-    )
-    LOG_FORMAT: Literal["json", "text"] = Field(
-        default="json", description="json: one object per line; text: for a terminal."
-    )
     SEVERITY_OVERRIDES: dict[str, Literal["INFO", "MINOR", "MAJOR", "CRITICAL", "BLOCKER"]] = Field(
         default_factory=dict,
         description='JSON: rule code or group to severity, e.g. {"LT05": "MAJOR", "CP": '
         '"MINOR"}; see linting/severity.py for the defaults.',
     )
+    LINT_MAX_FILE_BYTES: int = Field(
+        default=1_048_576,
+        gt=0,
+        description="Files larger than this are a FAILURE; replaces SQLFluff's silent 20 KB skip.",
+    )
+    LINT_TIMEOUT_SECONDS: float = Field(
+        default=120.0, gt=0, description="Time limit for linting one file."
+    )
+    # The sandbox of every process that runs SQLFluff on submitted input (linting/sandbox.py).
+    LINT_MAX_MEMORY_MB: int = Field(
+        default=2048,
+        ge=512,  # a lint child with its threads maps ~300 MB before any big file (measured)
+        le=1024**2,
+        description="Address-space limit (RLIMIT_AS) of each lint process, in MiB.",
+    )
+    LINT_MAX_TEMPLATED_BYTES: int = Field(
+        default=50 * 1024**2,
+        gt=0,
+        description="Most SQL one file's template may render to; more is that file's FAILURE.",
+    )
+    LINT_NETWORK_ISOLATION: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="Run lint processes in an empty network namespace: auto (warn once and go "
+        "on if impossible), required (refuse to start without), off.",
+    )
+    LINT_CHILD_MAX_FILES: int = Field(
+        default=1000,
+        ge=0,
+        description="Files one lint process lints before it is replaced (0: never), so the "
+        "caches SQLFluff keeps per folder and config cannot grow without bound.",
+    )
+    SQLFLUFF_USE_RUST_PARSER: bool = Field(
+        default=False,
+        description="Parse with sqlfluffrs (~2.5x faster; differs from the Python parser on a few "
+        "files, so off by default to match a plain SQLFluff install).",
+    )
+    ZIP_MAX_ENTRIES: int = Field(
+        default=100_000, ge=1, description="Entries one archive may hold; more fails the job."
+    )
+    ZIP_MAX_TOTAL_BYTES: int = Field(
+        default=2 * 1024**3,
+        ge=1,
+        description="Bytes one archive may inflate to; SQL files past it are a FAILURE each.",
+    )
+    ZIP_MAX_RATIO: float = Field(
+        default=200.0,
+        gt=1,
+        description="Deprecated and ignored: a compression ratio never fails a job (real SQL "
+        "dumps compress 300x); per-file LINT_MAX_FILE_BYTES caps inflation instead.",
+    )
+
+
+class FlowSettings(BaseSettings):
+    """The flows and the cluster they run on (flows/, services/reconcile.py)."""
+
+    LINT_DEPLOYMENT: str = Field(
+        default="lint-job/lint-job", description="flow-name/deployment-name that lints a job."
+    )
+    DASK_SCHEDULER_ADDRESS: str = Field(
+        default="",
+        pattern=r"^$|^(tcp|tls|inproc|ucx)://\S+$",
+        description="tcp://host:port of a running Dask scheduler; empty: a LocalCluster per run.",
+    )
+    BATCH_MAX_BYTES: int = Field(
+        default=400_000, gt=0, description="Most source bytes in one lint-batch task."
+    )
+    BATCH_MIN_BYTES: int = Field(
+        default=8_000, gt=0, description="Fewest source bytes in a lint-batch (but the last)."
+    )
+    BATCH_MAX_FILES: int = Field(default=500, ge=1, le=10_000)
+    HEARTBEAT_SECONDS: float = Field(
+        default=10.0, gt=0, description="How often a running lint-job flow marks its job alive."
+    )
+    STALE_AFTER_SECONDS: float = Field(
+        default=60.0,
+        gt=0,
+        description="A PROCESSING job whose heartbeat is this old is failed (retryable).",
+    )
+    RECONCILE_INTERVAL_SECONDS: float = Field(
+        default=10.0, gt=0, description="How often the API reconciles jobs with Prefect."
+    )
+    TRIGGER_RETRY_AFTER_SECONDS: float = Field(
+        default=30.0,
+        gt=0,
+        description="An ACCEPTED job with no flow run this old is triggered again.",
+    )
+    RELINT_DEPLOYMENT: str = Field(
+        default="relint/relint", description="flow-name/deployment-name of the bulk re-lint."
+    )
+    RELINT_CRON: str = Field(
+        default="",
+        description="Cron schedule of the bulk re-lint, e.g. '0 3 * * *'; empty: on demand only.",
+    )
+    RELINT_OLDER_THAN_HOURS: float = Field(
+        default=24.0, ge=0, description="Scheduled re-lints take jobs at least this old."
+    )
+    RELINT_LIMIT: int = Field(default=50, ge=1, description="Jobs per scheduled re-lint.")
+
+
+class ApiSettings(BaseSettings):
+    """The HTTP API: limits, the lint pool behind POST /lint, keys, Consul."""
+
     UPLOAD_MAX_BYTES: int = Field(
         default=200 * 1024**2, gt=0, description="Largest file POST /jobs/upload accepts (413)."
     )
@@ -82,17 +176,24 @@ class Settings(BaseSettings):
         description="Every route but /health, /metrics and the docs needs an API key "
         "(`sqlfluff-service keys create`).",
     )
-    RELINT_DEPLOYMENT: str = Field(
-        default="relint/relint", description="flow-name/deployment-name of the bulk re-lint."
+    CONSUL_HOST: str = Field(default="", description="Consul agent host; empty skips it.")
+    CONSUL_PORT: int = Field(default=8500, ge=1, le=65535)
+    CONSUL_SERVICE_NAME: str = Field(default="sqlfluff-service", min_length=1)
+    CONSUL_SERVICE_ADDRESS: str = Field(
+        default="", description="Address Consul hands out for this instance; empty: API_HOST."
     )
-    RELINT_CRON: str = Field(
-        default="",
-        description="Cron schedule of the bulk re-lint, e.g. '0 3 * * *'; empty: on demand only.",
+    CONSUL_SERVICE_PORT: int = Field(default=0, ge=0, le=65535, description="0: API_PORT.")
+    CONSUL_TAGS: str = Field(default="api,sqlfluff", description="Comma-separated service tags.")
+    CONSUL_CHECK_INTERVAL: str = Field(default="10s", pattern=r"^\d+(ms|s|m|h)$")
+    CONSUL_DEREGISTER_AFTER: str = Field(default="1m", pattern=r"^\d+(ms|s|m|h)$")
+    CONSUL_RECHECK_SECONDS: float = Field(
+        default=30.0, gt=0, description="How often the registration is checked and renewed."
     )
-    RELINT_OLDER_THAN_HOURS: float = Field(
-        default=24.0, ge=0, description="Scheduled re-lints take jobs at least this old."
-    )
-    RELINT_LIMIT: int = Field(default=50, ge=1, description="Jobs per scheduled re-lint.")
+
+
+class CallbackSettings(BaseSettings):
+    """Job callbacks: where they may go, how they are signed and sent (services/callbacks.py)."""
+
     CALLBACK_SECRET: str = Field(
         default="", description="HMAC-SHA256 key signing job callbacks; empty: unsigned."
     )
@@ -100,92 +201,6 @@ class Settings(BaseSettings):
     CALLBACK_BACKOFF_SECONDS: float = Field(
         default=1.0, gt=0, description="First wait between callback tries (doubles each time)."
     )
-
-    LINT_DEPLOYMENT: str = Field(
-        default="lint-job/lint-job", description="flow-name/deployment-name that lints a job."
-    )
-    LINT_TIMEOUT_SECONDS: float = Field(
-        default=120.0, gt=0, description="Time limit for linting one file."
-    )
-    LINT_MAX_FILE_BYTES: int = Field(
-        default=1_048_576,
-        gt=0,
-        description="Files larger than this are a FAILURE; replaces SQLFluff's silent 20 KB skip.",
-    )
-    SQLFLUFF_USE_RUST_PARSER: bool = Field(
-        default=False,
-        description="Parse with sqlfluffrs (~2.5x faster; differs from the Python parser on a few "
-        "files, so off by default to match a plain SQLFluff install).",
-    )
-    RESULT_CACHE_ENABLED: bool = Field(
-        default=True,
-        description="Reuse results for identical bytes + config + SQLFluff version "
-        "(NFS_SHARE_ROOT_PATH/cache/results).",
-    )
-    BATCH_MAX_BYTES: int = Field(
-        default=400_000, gt=0, description="Most source bytes in one lint-batch task."
-    )
-    BATCH_MIN_BYTES: int = Field(
-        default=8_000, gt=0, description="Fewest source bytes in a lint-batch (but the last)."
-    )
-    BATCH_MAX_FILES: int = Field(default=500, ge=1, le=10_000)
-    ZIP_MAX_ENTRIES: int = Field(
-        default=100_000, ge=1, description="Entries one archive may hold; more fails the job."
-    )
-    ZIP_MAX_TOTAL_BYTES: int = Field(
-        default=2 * 1024**3,
-        ge=1,
-        description="Bytes one archive may inflate to; SQL files past it are a FAILURE each.",
-    )
-    ZIP_MAX_RATIO: float = Field(
-        default=200.0,
-        gt=1,
-        description="Deprecated and ignored: a compression ratio never fails a job (real SQL "
-        "dumps compress 300x); per-file LINT_MAX_FILE_BYTES caps inflation instead.",
-    )
-    RECONCILE_INTERVAL_SECONDS: float = Field(
-        default=10.0, gt=0, description="How often the API reconciles jobs with Prefect."
-    )
-    HEARTBEAT_SECONDS: float = Field(
-        default=10.0, gt=0, description="How often a running lint-job flow marks its job alive."
-    )
-    STALE_AFTER_SECONDS: float = Field(
-        default=60.0,
-        gt=0,
-        description="A PROCESSING job whose heartbeat is this old is failed (retryable).",
-    )
-    DB_RETRY_SECONDS: float = Field(
-        default=300.0, ge=0, description="How long flows keep retrying while the DB is away."
-    )
-    TRIGGER_RETRY_AFTER_SECONDS: float = Field(
-        default=30.0,
-        gt=0,
-        description="An ACCEPTED job with no flow run this old is triggered again.",
-    )
-
-    # Ports and sizes of the one-host run (`make up`, deployments/up.py).
-    API_HOST: str = Field(default="127.0.0.1")
-    API_PORT: int = Field(default=8000, ge=1, le=65535)
-    PREFECT_SERVER_PORT: int = Field(default=4200, ge=1, le=65535)
-    DASK_SCHEDULER_PORT: int = Field(default=8786, ge=0, le=65535)
-    DASK_N_WORKERS: int = Field(default=2, ge=1, description="Dask worker processes of make up.")
-    FLOW_RUN_LIMIT: int = Field(
-        default=8, ge=1, description="Concurrent flow runs of one serve process."
-    )
-
-    # The sandbox of every process that runs SQLFluff on submitted input (linting/sandbox.py).
-    LINT_MAX_MEMORY_MB: int = Field(
-        default=2048,
-        ge=512,  # a lint child with its threads maps ~300 MB before any big file (measured)
-        le=1024**2,
-        description="Address-space limit (RLIMIT_AS) of each lint process, in MiB.",
-    )
-    LINT_NETWORK_ISOLATION: Literal["auto", "required", "off"] = Field(
-        default="auto",
-        description="Run lint processes in an empty network namespace: auto (warn once and go "
-        "on if impossible), required (refuse to start without), off.",
-    )
-
     # Where job callbacks may go and how many are sent at once (services/callbacks.py;
     # docs/security.md).
     CALLBACK_ALLOWED_NETWORKS: str = Field(
@@ -200,23 +215,36 @@ class Settings(BaseSettings):
     CALLBACK_TIMEOUT_SECONDS: float = Field(
         default=10.0, gt=0, description="Time limit of one callback attempt (DNS to answer)."
     )
-    IMPORT_ROOT: str = Field(
-        default="",
-        pattern=r"^[A-Za-z0-9._/-]*$",
-        description="Folder of the shared root that `zip_file_path` must name a file under "
-        "(empty: anywhere but the service's own jobs/, cache/ and tmp/). With "
-        "API_KEYS_REQUIRED, a non-admin key may only name files under IMPORT_ROOT/<key_id>/.",
+
+
+class OperationSettings(BaseSettings):
+    """Logs, and the one-host run of `make up` (deployments/up.py)."""
+
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Level of the service's own loggers in every process."
     )
-    LINT_MAX_TEMPLATED_BYTES: int = Field(
-        default=50 * 1024**2,
-        gt=0,
-        description="Most SQL one file's template may render to; more is that file's FAILURE.",
+    LOG_FORMAT: Literal["json", "text"] = Field(
+        default="json", description="json: one object per line; text: for a terminal."
     )
-    LINT_CHILD_MAX_FILES: int = Field(
-        default=1000,
-        ge=0,
-        description="Files one lint process lints before it is replaced (0: never), so the "
-        "caches SQLFluff keeps per folder and config cannot grow without bound.",
+    # Ports and sizes of the one-host run (`make up`, deployments/up.py).
+    API_HOST: str = Field(default="127.0.0.1")
+    API_PORT: int = Field(default=8000, ge=1, le=65535)
+    PREFECT_SERVER_PORT: int = Field(default=4200, ge=1, le=65535)
+    DASK_SCHEDULER_PORT: int = Field(default=8786, ge=0, le=65535)
+    DASK_N_WORKERS: int = Field(default=2, ge=1, description="Dask worker processes of make up.")
+    FLOW_RUN_LIMIT: int = Field(
+        default=8, ge=1, description="Concurrent flow runs of one serve process."
+    )
+
+
+class Settings(
+    StorageSettings, LintSettings, FlowSettings, ApiSettings, CallbackSettings, OperationSettings
+):
+    """Settings of every process; defaults are the embedded one-host setup. Grouped per
+    subsystem above; every field keeps its flat environment variable name."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
     )
 
     @field_validator("DATA_DIR")
