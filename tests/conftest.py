@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.settings import Settings, get_settings
 from db.engine import make_engine, make_sessionmaker
 from tests.support import databases, prefect_server
+from tests.support.corpus import CORPUS
 
 # Read before any fixture changes the environment: the server the run was pointed at.
 BASE_DATABASE_URL = os.environ.get("DATABASE_URL")
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
 def pytest_configure(config: pytest.Config) -> None:

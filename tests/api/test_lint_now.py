@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from core.settings import Settings, get_settings
 from deployments.processes import wait_for
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 from tests.support.oracle import cli_job_violations
 
 QUERY = (CORPUS / "tpch/q10.sql").read_text()  # 20-odd lines

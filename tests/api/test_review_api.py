@@ -11,7 +11,7 @@ from core.settings import Settings, get_settings
 from db import queries
 from db.models import JobStatus, Severity, TaskStatus
 from linting.status import finish_job
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 from tests.support.factories import zip_bytes
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import LintingTask
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 from tests.support.factories import folder_entries, make_zip
 from tests.support.oracle import cli_violations
 from tests.support.system import System

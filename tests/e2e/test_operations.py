@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import LintingViolation, Severity
 from deployments.processes import wait_for
-from tests.conftest import CORPUS
 from tests.support.browser import rendered_url
+from tests.support.corpus import CORPUS
 from tests.support.system import System
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]

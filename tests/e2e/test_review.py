@@ -22,8 +22,8 @@ import jsonschema
 import pytest
 
 from services.webhooks import verify_signature
-from tests.conftest import CORPUS
 from tests.support.browser import rendered_dom, screenshot
+from tests.support.corpus import CORPUS
 from tests.support.factories import make_zip, zip_bytes
 from tests.support.oracle import cli_fix, cli_job_violations
 from tests.support.sarif import sarif_schema

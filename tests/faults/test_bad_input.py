@@ -9,10 +9,10 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import CORPUS
-from tests.faults.conftest import FAULT_ENV
 from tests.support.checks import assert_rows_match_files
+from tests.support.corpus import CORPUS
 from tests.support.factories import make_zip
+from tests.support.faults import FAULT_ENV
 from tests.support.oracle import cli_violations
 from tests.support.system import System
 

@@ -6,8 +6,8 @@ import os
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import CORPUS
 from tests.support.checks import assert_rows_match_files
+from tests.support.corpus import CORPUS
 from tests.support.factories import folder_entries, make_zip
 from tests.support.system import System
 

@@ -7,8 +7,8 @@ import signal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import CORPUS
 from tests.support.checks import assert_rows_match_files, flow_run, retry_flow_run
+from tests.support.corpus import CORPUS
 from tests.support.factories import folder_entries, make_zip
 from tests.support.system import System
 

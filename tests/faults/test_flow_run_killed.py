@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import LintingTask, TaskStatus
-from tests.faults.conftest import job_in_progress
 from tests.support.checks import assert_rows_match_files, flow_run, retry_flow_run
+from tests.support.faults import job_in_progress
 from tests.support.system import System
 
 

@@ -7,8 +7,8 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.faults.conftest import FAULT_ENV, job_in_progress
 from tests.support.checks import assert_rows_match_files, retry_flow_run
+from tests.support.faults import FAULT_ENV, job_in_progress
 from tests.support.system import System
 
 

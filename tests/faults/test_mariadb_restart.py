@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from db.engine import make_engine, make_sessionmaker
-from tests.faults.conftest import FAULT_ENV, job_in_progress, workload_entries
 from tests.support.checks import assert_rows_match_files
 from tests.support.factories import make_zip
+from tests.support.faults import FAULT_ENV, job_in_progress, workload_entries
 from tests.support.mariadb import private_mariadb
 from tests.support.system import running_system
 

@@ -4,8 +4,8 @@ no status is lost."""
 from sqlalchemy.orm import Session, sessionmaker
 
 from deployments.processes import http_ok
-from tests.faults.conftest import job_in_progress
 from tests.support.checks import assert_rows_match_files, flow_run
+from tests.support.faults import job_in_progress
 from tests.support.system import System
 
 

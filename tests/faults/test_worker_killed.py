@@ -2,8 +2,8 @@
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.faults.conftest import done_count, job_in_progress
 from tests.support.checks import assert_rows_match_files
+from tests.support.faults import done_count, job_in_progress
 from tests.support.system import FINAL, System
 
 

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from deployments.processes import http_ok, start, stop, tail, wait_for
-from tests.conftest import CORPUS
 from tests.multihost.support import Cluster, network
+from tests.support.corpus import CORPUS
 from tests.support.databases import REPO_ROOT, migrate
 from tests.support.factories import folder_entries
 

@@ -20,8 +20,8 @@ import pytest
 from db.engine import make_engine, make_sessionmaker
 from db.models import TaskStatus
 from deployments.processes import http_ok, start, stop, tail, wait_for
-from tests.conftest import CORPUS
 from tests.multihost.support import Cluster, Net, network, task_rows
+from tests.support.corpus import CORPUS
 from tests.support.databases import REPO_ROOT, migrate
 from tests.support.factories import folder_entries
 

@@ -15,7 +15,7 @@ import pytest
 
 from linting.archive import ArchiveLimits, extract_archive
 from linting.errors import BadArchive
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 from tests.support.factories import make_zip
 
 LIMITS = ArchiveLimits(max_entries=1000, max_total_bytes=10_000_000, max_file_bytes=4_000_000)

@@ -11,7 +11,7 @@ from linting.children import LintChild
 from linting.engine import LintRequest, lint_file
 from linting.errors import UnknownDialect
 from linting.options import check_dialect
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 from tests.support.oracle import cli_violations
 
 MAX_BYTES = 1_048_576

@@ -11,7 +11,7 @@ import pytest
 
 from linting.engine import LintRequest, lint_file, service_overrides
 from linting.options import JobOptions, write_job_files
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 from tests.support.oracle import cli_fix, cli_job_violations
 
 MAX_BYTES = 1_048_576

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from linting.engine import LintRequest, lint_file
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 
 DOLPHIN = CORPUS / "mixed/postgres/apache-dolphinscheduler/upgrade/3.2.0_schema/postgresql"
 KNOWN_DIFFERENCES = {DOLPHIN / "dolphinscheduler_ddl.sql"}

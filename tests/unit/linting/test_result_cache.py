@@ -6,7 +6,7 @@ from pathlib import Path
 from linting.children import lint_with_limit
 from linting.engine import LintRequest
 from linting.result_cache import cache_key, tree_digest
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 
 OVERRIDES = {"dialect": "ansi", "large_file_skip_byte_limit": 1000, "use_rust_parser": False}
 
