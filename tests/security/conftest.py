@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.attacks import IMPORT_AREA, Planted, pwn_module
+from tests.support.attacks import CALLBACK_SECRET, IMPORT_AREA, Planted, pwn_module
 from tests.support.system import System, running_system
 
 SECURITY_ENV = {
@@ -24,7 +24,6 @@ SECURITY_ENV = {
     "IMPORT_ROOT": IMPORT_AREA,
 }
 # Secrets of the service's own environment: no lint process may hold them.
-CALLBACK_SECRET = f"callback-secret-{uuid.uuid4().hex}"
 
 
 @pytest.fixture(scope="package")

@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CORPUS
 from tests.support.attacks import (
     FILE_MODE,
     IMPORT_AREA,
@@ -25,6 +24,7 @@ from tests.support.attacks import (
     tasks_by_name,
     upload,
 )
+from tests.support.corpus import CORPUS
 from tests.support.factories import folder_entries, make_zip, zip_bytes
 from tests.support.oracle import cli_violations
 from tests.support.system import System

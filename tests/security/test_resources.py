@@ -13,8 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.security.conftest import CALLBACK_SECRET
-from tests.support.attacks import tasks_by_name, upload
+from tests.support.attacks import CALLBACK_SECRET, tasks_by_name, upload
 from tests.support.factories import zip_bytes
 from tests.support.system import System
 

@@ -5,6 +5,7 @@ byte by byte, and everything a user can read back of a job (to show nothing leak
 import io
 import stat
 import struct
+import uuid
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+# The running system's CALLBACK_SECRET in the security tier (a test reads it from the outside).
+CALLBACK_SECRET = f"callback-secret-{uuid.uuid4().hex}"
 
 # The folder of the shared root that `zip_file_path` must name (IMPORT_ROOT of the tier).
 IMPORT_AREA = "imports"
