@@ -89,15 +89,22 @@ def resolve_import(root: Path, relative: str, import_root: str, owner: str | Non
         UnsafePath: outside the root, the import area or the owner's folder; in a service area.
         SourceMissing: the path is safe but nothing is there.
     """
-    # Checked as named (before existence, so a probe learns nothing of jobs/) and as resolved
-    # (a symlink into jobs/ is no way round it).
-    _refuse_service_area(relative, PurePosixPath(relative.replace("\\", "/")))
-    resolved = resolve_under_root(root, relative)
-    _refuse_service_area(relative, PurePosixPath(resolved.relative_to(root)))
+    # Checked as named (before existence, so a probe learns nothing of what lies outside the
+    # caller's area) and as resolved (a symlink is no way round it).
     area = PurePosixPath(import_root.strip("/")) / (owner or "")
-    if str(area) not in ("", ".") and not resolved.is_relative_to((root / area).resolve()):
-        raise UnsafePath(f"path {relative!r} is outside your import area {area.as_posix()}/")
+    named = PurePosixPath(relative.replace("\\", "/"))
+    _refuse_service_area(relative, named)
+    _refuse_outside_area(relative, named, area)
+    resolved = resolve_under_root(root, relative)
+    real = PurePosixPath(resolved.relative_to(root))
+    _refuse_service_area(relative, real)
+    _refuse_outside_area(relative, real, area)
     return resolved
+
+
+def _refuse_outside_area(relative: str, path: PurePosixPath, area: PurePosixPath) -> None:
+    if str(area) not in ("", ".") and not path.is_relative_to(area):
+        raise UnsafePath(f"path {relative!r} is outside your import area {area.as_posix()}/")
 
 
 def _refuse_service_area(relative: str, path: PurePosixPath) -> None:

@@ -13,6 +13,7 @@ from core.settings import Settings, get_settings
 from db import queries
 from db.models import ApiKey
 from services.keys_admin import main as cli
+from tests.support.factories import make_zip
 
 
 def create_key(capsys: pytest.CaptureFixture[str], name: str, admin: bool = False) -> str:
@@ -106,3 +107,32 @@ def test_keys_optional_by_default(client: TestClient, capsys: pytest.CaptureFixt
     assert client.get(f"/jobs/{job_id}").json()["api_key_id"] == key.split("_")[1]
     wrong = client.get("/jobs", headers=auth("sfs_abc_def"))
     assert wrong.status_code == 401  # a key that is sent is always checked
+
+
+def test_a_key_imports_only_from_its_own_folder(
+    keyed_client: TestClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With keys required, `zip_file_path` must lie under IMPORT_ROOT/<key_id>/: no key can
+    name another's archive (nor one outside the import area)."""
+    alice, bob = create_key(capsys, "alice"), create_key(capsys, "bob")
+    alice_id, bob_id = alice.split("_")[1], bob.split("_")[1]
+    root = settings.NFS_SHARE_ROOT_PATH
+    for owner in (alice_id, bob_id):
+        make_zip(root / f"{owner}/repo.zip", {"a.sql": b"select 1\n"})
+    own = keyed_client.post(
+        "/jobs", json={"zip_file_path": f"{alice_id}/repo.zip"}, headers=auth(alice)
+    )
+    assert own.status_code == 202, own.text
+    for path in (f"{bob_id}/repo.zip", "archives/ok.zip"):
+        other = keyed_client.post("/jobs", json={"zip_file_path": path}, headers=auth(alice))
+        assert other.status_code == 400, other.text
+        assert f"outside your import area {alice_id}/" in other.json()["detail"]
+    assert (
+        keyed_client.post(
+            "/jobs", json={"zip_file_path": f"{bob_id}/repo.zip"}, headers=auth(bob)
+        ).status_code
+        == 202
+    )
