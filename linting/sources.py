@@ -3,7 +3,7 @@ create, and the reasons some cannot be linted (a bad entry, a refused config abo
 
 import logging
 from collections.abc import Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from core.settings import Settings
 from db import queries
@@ -42,6 +42,16 @@ def collect_files(
     # A config the policy refuses fails the files beneath it, not the whole job.
     refused = refused_configs(root / extracted, expansion.config_files)
     rejected = dict(expansion.rejected)
+    # What `.sqlfluffignore` files (and `ignore_paths` of configs) exclude is not linted, as
+    # with `sqlfluff lint`, and is counted with the other ignored files.
+    lintable = (
+        _not_ignored(root / extracted) if expansion.ignore_files or expansion.config_files else None
+    )
+    ignored = [n for n in expansion.sql_files if lintable is not None and n not in lintable]
+    if ignored:
+        logger.info("%d file(s) left out by .sqlfluffignore", len(ignored))
+        expansion.sql_files = [n for n in expansion.sql_files if n not in set(ignored)]
+        expansion.ignored_count += len(ignored)
     for name in expansion.sql_files:
         reason = _refused_above(name, refused)
         if reason is not None:
@@ -60,6 +70,22 @@ def collect_files(
             f"archive holds no .sql files ({expansion.ignored_count} other files ignored)"
         )
     return files, expansion.ignored_count
+
+
+def _not_ignored(folder: Path) -> set[str]:
+    """The `.sql` files under `folder` SQLFluff's own discovery lints (its ignore logic).
+
+    Raises:
+        BadArchive: an ignore file SQLFluff cannot read.
+    """
+    from sqlfluff.core.errors import SQLFluffUserError
+    from sqlfluff.core.linter.discovery import paths_from_path
+
+    try:
+        found = paths_from_path(str(folder), working_path=str(folder), target_file_exts=(".sql",))
+    except SQLFluffUserError as exc:
+        raise BadArchive(f"cannot read an ignore file: {exc}") from None
+    return {Path(p).relative_to(folder).as_posix() for p in found}
 
 
 def _refused_above(sql_file: str, refused: Mapping[str, str]) -> str | None:

@@ -7,9 +7,11 @@ from fastapi.responses import Response
 
 from api import reports
 from api.deps import PageNumber, ReadableJob, SessionsDep, SettingsDep
+from api.reports.sarif import MAX_RESULTS
+from api.reports.sarif import sarif as to_sarif
 from api.schemas import JobSummaryOut, ViolationOut, ViolationPage
 from db import queries
-from db.models import Severity
+from db.models import SEVERITY_RANK, Severity
 from services.summaries import job_summary
 
 router = APIRouter(tags=["violations"])
@@ -56,14 +58,41 @@ def read_report(
     settings: SettingsDep,
     sessions: SessionsDep,
     format: Literal["sarif", "junit", "csv", "html"] = "sarif",  # noqa: A002 - the API's word
+    min_severity: Annotated[
+        Severity | None, Query(description="Only violations of this severity or worse.")
+    ] = None,
+    path_prefix: Annotated[
+        str,
+        Query(
+            max_length=1000,
+            pattern=r"^[^\\:*?\"<>|]*$",
+            description="SARIF: put before every file's path, e.g. the submitted folder's path "
+            "from the repository root, so code scanning can place results.",
+        ),
+    ] = "",
+    max_results: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_RESULTS,
+            description="SARIF: at most this many results, the most severe first; a "
+            "notification says how many were left out (GitHub refuses runs over 25,000).",
+        ),
+    ] = MAX_RESULTS,
 ) -> Response:
     """The job's violations as SARIF 2.1.0, JUnit XML, CSV or a standalone HTML page."""
     job_id = job.job_id
     with sessions() as session:
         tasks = queries.tasks.all_tasks(session, job_id)
         violations = queries.violations.all_violations(session, job_id)
+    if min_severity is not None:
+        floor = SEVERITY_RANK[min_severity]
+        violations = [v for v in violations if SEVERITY_RANK[v.severity] >= floor]
     data = reports.JobReportData(job, tasks, violations, settings.NFS_SHARE_ROOT_PATH)
-    body = reports.render(format, data)
+    if format == "sarif":
+        body = to_sarif(data, path_prefix=path_prefix, max_results=max_results)
+    else:
+        body = reports.render(format, data)
     return Response(
         body,
         media_type=reports.MEDIA_TYPES[format],

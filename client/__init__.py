@@ -1,1 +1,0 @@
-"""Command-line client of the service (`sqlfluff-service submit …`)."""

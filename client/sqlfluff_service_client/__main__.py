@@ -1,0 +1,3 @@
+from sqlfluff_service_client.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,217 @@
+"""The client package installed ALONE in a fresh venv on the newest Python here, run against the
+running system on a repository-like folder (`.git/`, `.sqlfluffignore`, nested configs, build
+output, a secret), each output format checked by its own reader; the human output equals
+`sqlfluff lint`'s lines for the same files."""
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+
+from deployments.processes import free_port
+from tests.support.ci_formats import (
+    GITHUB_COMMAND,
+    GITLAB_CODE_QUALITY_SCHEMA,
+    check_github_sarif_limits,
+)
+from tests.support.corpus import CORPUS
+from tests.support.databases import REPO_ROOT
+from tests.support.sarif import sarif_schema
+from tests.support.system import System
+
+pytestmark = pytest.mark.e2e
+# What `pip install sqlfluff-service-client` may bring: httpx, rich and their own dependencies.
+ALLOWED = {
+    "sqlfluff-service-client", "httpx", "httpcore", "h11", "anyio", "idna", "certifi", "sniffio",
+    "rich", "markdown-it-py", "mdurl", "pygments", "typing-extensions", "exceptiongroup", "pip",
+    "setuptools",
+}  # fmt: skip
+
+
+def newest_python() -> Path:
+    found = Path.home().glob(".pyenv/versions/3.*/bin/python3")
+    return max(found, key=lambda p: tuple(int(x) for x in p.parents[1].name.split(".")))
+
+
+@pytest.fixture(scope="module")
+def client_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv holding only the client, installed from a copy of `client/` (no build leftovers
+    in the repository)."""
+    base = tmp_path_factory.mktemp("client")
+    source = base / "source"
+    shutil.copytree(REPO_ROOT / "client", source, ignore=shutil.ignore_patterns("*.egg-info"))
+    venv = base / "venv"
+    subprocess.run([str(newest_python()), "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, str(source)], check=True, timeout=300)
+    return venv / "bin"
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A repository: the SQL under `warehouse/`, which is what CI submits."""
+    root = tmp_path_factory.mktemp("repo")
+    (root / ".git/hooks").mkdir(parents=True)
+    (root / ".git/HEAD").write_text("ref: refs/heads/main\n")
+    (root / ".git/hooks/hook.sql").write_text("select 1\n")
+    (root / ".env").write_text("DATABASE_PASSWORD=hunter2\n")
+    wh = root / "warehouse"
+    (wh / "models/staging").mkdir(parents=True)
+    (wh / "scratch").mkdir()
+    (wh / "target/compiled").mkdir(parents=True)
+    (wh / ".sqlfluff").write_text("[sqlfluff]\ndialect = ansi\n")
+    (wh / ".sqlfluffignore").write_text("scratch/\n")
+    (wh / ".env").write_text("API_TOKEN=secret\n")
+    for name in ("q01.sql", "q03.sql"):
+        shutil.copyfile(CORPUS / "tpch" / name, wh / "models" / name)
+    shutil.copyfile(CORPUS / "tpch/q06.sql", wh / "models/staging/q06.sql")
+    shutil.copyfile(CORPUS / "tpch/q02.sql", wh / "models/staging/legacy_q02.sql")
+    (wh / "models/staging/.sqlfluff").write_text("[sqlfluff]\nexclude_rules = LT01,CP02\n")
+    (wh / "models/staging/.sqlfluffignore").write_text("legacy_*.sql\n")
+    (wh / "models/clean.sql").write_text("select a\nfrom b\n")
+    (wh / "scratch/wip.sql").write_text("selec 1 frm\n")
+    (wh / "target/compiled/q01.sql").write_text("select 1\n")
+    yield root
+
+
+def run(
+    client_bin: Path, cwd: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess:
+    # The user's environment, minus anything that could let the server's packages leak in.
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    return subprocess.run(
+        [str(client_bin / "sqlfluff-service"), *args],
+        cwd=cwd,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def sqlfluff_lint(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    sqlfluff = Path(sys.executable).parent / "sqlfluff"
+    return subprocess.run(
+        [str(sqlfluff), "lint", "warehouse", "--nocolor", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def finding_lines(output: str, skip: tuple[str, ...] = ()) -> list[str]:
+    """The file headers and violation lines of `sqlfluff lint` output, without files under
+    `skip` (folders SQLFluff walks and the client never sends)."""
+    lines, keep = [], True
+    for line in output.splitlines():
+        if line.startswith("== ["):
+            keep = not line[4:].startswith(skip)
+        if keep and (line.startswith(("== [", "L:")) or line.startswith(" " * 23 + "| ")):
+            lines.append(line)
+    return lines
+
+
+def test_the_client_installs_alone(client_bin: Path) -> None:
+    listed = subprocess.run(
+        [str(client_bin / "python"), "-m", "pip", "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = {p["name"].lower().replace("_", "-") for p in json.loads(listed.stdout)}
+    assert names <= ALLOWED, names - ALLOWED
+    server = subprocess.run(
+        [str(client_bin / "python"), "-c", "import api"], capture_output=True, cwd="/"
+    )
+    assert server.returncode != 0  # none of the server's modules came along
+    version = subprocess.run([str(client_bin / "sqlfluff-service"), "--version"], text=True,
+                             capture_output=True)  # fmt: skip
+    assert re.fullmatch(r"sqlfluff-service-client \d+\.\d+\.\d+\n", version.stdout)
+
+
+def test_every_format_against_the_running_service(
+    system: System, client_bin: Path, repo: Path, tmp_path: Path
+) -> None:
+    env = {"SQLFLUFF_SERVICE_URL": system.api}
+    human = run(client_bin, repo, env, "submit", "warehouse")
+    assert human.returncode == 1, human.stderr  # violations found, as `sqlfluff lint`
+    job_id = re.search(r"job (job-[0-9a-f-]+) accepted", human.stderr).group(1)
+    assert f"{job_id}: COMPLETED" in human.stderr  # plain progress lines off a terminal
+
+    job = httpx.get(f"{system.api}/jobs/{job_id}", params={"size": 100}).json()
+    linted = sorted(t["file_name"] for t in job["sub_tasks"]["items"])
+    assert linted == ["models/clean.sql", "models/q01.sql", "models/q03.sql",
+                      "models/staging/q06.sql"]  # fmt: skip
+    oracle = sqlfluff_lint(repo)
+    assert oracle.returncode == 1, oracle.stderr
+    expected = finding_lines(oracle.stdout, skip=("warehouse/target/",))
+    assert expected and finding_lines(human.stdout) == expected
+
+    def output(fmt: str, *extra: str) -> str:
+        target = tmp_path / f"out.{fmt}"
+        done = run(client_bin, repo, env, "submit", "warehouse", "--job", job_id,
+                   "--format", fmt, "--write-output", str(target), *extra)  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        return target.read_text()
+
+    records = json.loads(output("json"))
+    oracle_json = json.loads(sqlfluff_lint(repo, "--format", "json").stdout)
+    assert {r["filepath"]: [(v["code"], v["start_line_no"], v["start_line_pos"])
+                            for v in r["violations"]] for r in records} == {
+        r["filepath"]: [(v["code"], v["start_line_no"], v["start_line_pos"])
+                        for v in r["violations"]]
+        for r in oracle_json if not r["filepath"].startswith("warehouse/target/")
+    }  # fmt: skip
+
+    sarif = json.loads(output("sarif"))
+    jsonschema.validate(sarif, sarif_schema())
+    check_github_sarif_limits(sarif)
+    results = sarif["runs"][0]["results"]
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results}
+    assert uris and all(u.startswith("warehouse/models/") for u in uris), uris
+    assert all(r["partialFingerprints"] for r in results)
+
+    gitlab = json.loads(output("gitlab"))
+    jsonschema.validate(gitlab, GITLAB_CODE_QUALITY_SCHEMA)
+    assert len({i["fingerprint"] for i in gitlab}) == len(gitlab) == len(results)
+    assert all(i["location"]["path"].startswith("warehouse/models/") for i in gitlab)
+
+    annotations = output("github-annotation-native", "--annotation-level", "error")
+    lines = annotations.splitlines()
+    assert lines and all(GITHUB_COMMAND.match(line) for line in lines), annotations
+    assert sum(line.startswith("::error ") for line in lines) == len(results)
+
+    suite = ET.fromstring(output("junit"))
+    assert suite.iter("testcase") and any(True for _ in suite.iter("failure"))
+    rows = list(csv.DictReader(io.StringIO(output("csv"))))
+    assert len(rows) == len(results)
+    assert "<html" in output("html").lower()
+
+
+def test_exit_codes_are_sqlfluff_lints(
+    system: System, client_bin: Path, repo: Path, tmp_path: Path
+) -> None:
+    env = {"SQLFLUFF_SERVICE_URL": system.api}
+    clean = run(client_bin, repo, env, "submit", "warehouse/models/clean.sql")
+    assert clean.returncode == 0, clean.stderr
+    nofail = run(client_bin, repo, env, "submit", "warehouse", "--nofail")
+    assert nofail.returncode == 0, nofail.stderr
+    refused = run(client_bin, repo, env, "submit", "warehouse", "--dialect", "nosuch")
+    assert refused.returncode == 2 and "unknown dialect" in refused.stderr
+    away = run(client_bin, repo, {"SQLFLUFF_SERVICE_URL": f"http://127.0.0.1:{free_port()}"},
+               "submit", "warehouse")  # fmt: skip
+    assert away.returncode == 2 and "did not answer" in away.stderr
+    queued = run(client_bin, repo, env, "submit", "warehouse", "--no-wait")
+    assert queued.returncode == 0 and queued.stdout.startswith("job-")
