@@ -1,9 +1,9 @@
 """Structured logs: one JSON object per line (or plain text), from every process of the service.
 
 Each entry point calls `configure_logging(settings)`: the API, the serve process, every flow
-run (deployments/entrypoints.py), Dask workers (flows/worker_preload.py) and lint children. Our
-loggers (`api`, `db`, `flows`, `deployments`) get one handler on stderr; Prefect keeps its own
-handlers (PREFECT_LOGGING_EXTRA_LOGGERS also sends `flows` and `db` records to the Prefect UI).
+run (deployments/entrypoints.py), Dask workers (flows/worker_preload.py) and lint children.
+Every room's loggers (`OUR_LOGGERS`) get one handler on stderr; Prefect keeps its own handlers
+(PREFECT_LOGGING_EXTRA_LOGGERS also sends `flows`, `linting` and `db` records to the Prefect UI).
 `job_id`, `task_id` and `flow_run_id` come from `extra=` or from `log_context(...)`.
 """
 
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from core.settings import Settings
 
 CONTEXT_FIELDS = ("job_id", "task_id", "flow_run_id", "task_run_id")
-OUR_LOGGERS = ("api", "db", "flows", "deployments", "client")
+OUR_LOGGERS = ("api", "services", "flows", "linting", "db", "core", "deployments", "client")
 _context: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
     "log_context", default=()
 )

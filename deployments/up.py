@@ -46,7 +46,7 @@ def child_env(settings: Settings, prefect_api: str) -> dict[str, str]:
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         # Flow runs start ~2 s after a trigger instead of 7-9 s (measured with the 10 s default).
         PREFECT_RUNNER_POLL_FREQUENCY=env.get("PREFECT_RUNNER_POLL_FREQUENCY", "1"),
-        PREFECT_LOGGING_EXTRA_LOGGERS="flows,db",
+        PREFECT_LOGGING_EXTRA_LOGGERS="flows,linting,db",
         PYTHONUNBUFFERED="1",
     )
     # Dask's housekeeping (20 ms event-loop ticks, a 10 ms profiler, 100 ms memory monitors and

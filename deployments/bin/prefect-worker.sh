@@ -4,6 +4,6 @@
 # TLS with DASK_TLS_*'s certificate when set: distributed's settings reach them by environment).
 . "$(dirname "$0")/_env.sh"
 dask_tls
-export PREFECT_LOGGING_EXTRA_LOGGERS="${PREFECT_LOGGING_EXTRA_LOGGERS:-flows,db}"
+export PREFECT_LOGGING_EXTRA_LOGGERS="${PREFECT_LOGGING_EXTRA_LOGGERS:-flows,linting,db}"
 exec prefect worker start --pool "${PREFECT_WORK_POOL:-sqlfluff}" --type process \
   --limit "${FLOW_RUN_LIMIT:-8}"

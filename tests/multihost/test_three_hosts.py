@@ -104,7 +104,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 "serve",
                 [py, "-m", "deployments.serve"],
                 PREFECT_RUNNER_POLL_FREQUENCY="1",
-                PREFECT_LOGGING_EXTRA_LOGGERS="flows,db",
+                PREFECT_LOGGING_EXTRA_LOGGERS="flows,linting,db",
             )
             # The production start script: gunicorn with uvicorn workers.
             run(
