@@ -11,7 +11,8 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings, get_settings
@@ -47,7 +48,22 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def caller(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> Caller:
+# The two ways to send a key, declared so OpenAPI lists them as security schemes (the Authorize
+# button of /docs, auth in generated clients). `caller` reads the headers itself.
+bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name="BearerKey", description="An API key: `Bearer sfs_<id>_<secret>`."
+)
+header_scheme = APIKeyHeader(
+    name="X-API-Key", auto_error=False, scheme_name="ApiKeyHeader", description="An API key."
+)
+
+
+def caller(
+    request: Request,
+    settings: Annotated[Settings, Depends(get_settings)],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None,
+    _header: Annotated[str | None, Security(header_scheme)] = None,
+) -> Caller:
     """The route dependency: who is calling, or 401."""
     key = _presented(request)
     if key is None:

@@ -1,15 +1,18 @@
 """`GET /health`: 200 when the DB, the shared directory and the Prefect API answer; else 503."""
 
 import os
+from typing import Literal
 
 import httpx
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from prefect.settings import get_current_settings
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import SessionsDep, SettingsDep
+from api.errors import error_responses, problem
 
 router = APIRouter(tags=["health"])
 
@@ -42,10 +45,15 @@ def _check_prefect() -> str | None:
     return None
 
 
-@router.get("/health")
+class Healthy(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+@router.get("/health", response_model=Healthy, responses=error_responses(503))
 def health(settings: SettingsDep, sessions: SessionsDep) -> JSONResponse:
-    """Checks the DB, the shared directory and the Prefect API; 503 names what failed."""
+    """Checks the DB, the shared directory and the Prefect API; 503 names what failed (in
+    `detail`, parts separated by '; ')."""
     problems = [p for p in (_check_db(sessions), _check_share(settings), _check_prefect()) if p]
     if problems:
-        return JSONResponse({"status": "unavailable", "detail": problems}, status_code=503)
+        return problem(503, "; ".join(problems))
     return JSONResponse({"status": "ok"})

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from api.auth import CallerDep
 from api.deps import PageNumber, ReadableJob, SessionsDep, SettingsDep
+from api.errors import error_responses
 from api.schemas import (
     JobAccepted,
     JobCreate,
@@ -31,7 +32,10 @@ from flows.start import start_job
 from linting import storage
 from linting.errors import BadInput, NotAZip
 
-router = APIRouter(tags=["jobs"])
+# Every error is a Problem (api/errors.py); each status these routes can answer is listed.
+router = APIRouter(
+    tags=["jobs"], responses=error_responses(400, 401, 403, 404, 409, 413, 422, 500, 503)
+)
 logger = logging.getLogger(__name__)
 
 BOTH_OR_NEITHER = "Either 'sql_content' or 'zip_file_path' must be provided."

@@ -6,11 +6,13 @@ from fastapi import APIRouter, HTTPException, Request
 
 from api.auth import CallerDep
 from api.deps import SettingsDep
+from api.errors import error_responses
 from api.schemas import LintNow
 from api.submit import check_options
 from services.lint_pool import LintPool, LintTimeout, PoolFull
 
-router = APIRouter(tags=["lint"])
+# Every error is a Problem (api/errors.py); each status these routes can answer is listed.
+router = APIRouter(tags=["lint"], responses=error_responses(400, 401, 413, 422, 500, 503, 504))
 
 
 @router.post(

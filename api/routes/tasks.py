@@ -7,12 +7,14 @@ from fastapi.responses import FileResponse
 
 from api.auth import Caller, CallerDep, check_may_read
 from api.deps import SessionsDep, SettingsDep
+from api.errors import error_responses
 from db import queries
 from db.models import LintingJob, LintingTask, TaskStatus
 from linting import storage
 from linting.options import JobOptions
 
-router = APIRouter(tags=["tasks"])
+# Every error is a Problem (api/errors.py); each status these routes can answer is listed.
+router = APIRouter(tags=["tasks"], responses=error_responses(401, 403, 404, 409, 422, 500, 503))
 
 
 def _succeeded_task(

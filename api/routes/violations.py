@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from api import reports
 from api.deps import PageNumber, ReadableJob, SessionsDep, SettingsDep
+from api.errors import error_responses
 from api.reports.sarif import MAX_RESULTS
 from api.reports.sarif import sarif as to_sarif
 from api.schemas import JobSummaryOut, ViolationOut, ViolationPage
@@ -14,7 +15,8 @@ from db import queries
 from db.models import SEVERITY_RANK, Severity
 from services.summaries import job_summary
 
-router = APIRouter(tags=["violations"])
+# Every error is a Problem (api/errors.py); each status these routes can answer is listed.
+router = APIRouter(tags=["violations"], responses=error_responses(401, 403, 404, 422, 500, 503))
 
 
 @router.get("/jobs/{job_id}/violations", response_model=ViolationPage)

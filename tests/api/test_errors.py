@@ -27,7 +27,13 @@ def test_bad_input(client: TestClient, case: dict[str, Any]) -> None:
 def test_unknown_job(client: TestClient) -> None:
     response = client.get("/jobs/job-00000000-0000-0000-0000-000000000000")
     assert response.status_code == 404
-    assert response.json() == {"detail": "Job not found"}
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Job not found",
+    }
 
 
 @pytest.mark.parametrize(
@@ -42,7 +48,7 @@ def test_bad_page_parameters(client: TestClient, query: str) -> None:
 def test_result_answers(
     client: TestClient, session_maker: sessionmaker[Session], shared_root: Path
 ) -> None:
-    assert client.get("/tasks/task-nope/result").json() == {"detail": "Task not found"}
+    assert client.get("/tasks/task-nope/result").json()["detail"] == "Task not found"
     job_id = make_job(session_maker)
     with session_maker.begin() as s:
         pending, failed, done, lost = queries.tasks.ensure_tasks(
@@ -83,7 +89,7 @@ def test_result_answers(
     assert response.headers["content-type"] == "application/json"
     assert response.json() == [{"filepath": "c.sql", "violations": []}]
     response = client.get(f"/tasks/{lost.task_id}/result")
-    assert (response.status_code, response.json()) == (404, {"detail": "Result file not found"})
+    assert (response.status_code, response.json()["detail"]) == (404, "Result file not found")
 
 
 def test_chunked_body_over_the_limit_is_cut_at_413(

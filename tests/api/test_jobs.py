@@ -59,9 +59,9 @@ def test_health_names_the_part_that_fails(client: TestClient, settings: Settings
     shutil.rmtree(settings.NFS_SHARE_ROOT_PATH)
     response = client.get("/health")
     assert response.status_code == 503
-    assert response.json()["detail"] == [
+    assert response.json()["detail"] == (
         "shared directory: not a writable directory (NFS_SHARE_ROOT_PATH)"
-    ]
+    )
     assert str(settings.NFS_SHARE_ROOT_PATH) not in response.text  # /health is open
 
 
