@@ -142,10 +142,17 @@ class Supervisor:
             )
             self.ready("prefect-server", lambda: http_ok(f"{prefect_api}/health"), log)
         if not s.DASK_SCHEDULER_ADDRESS:
+            # The log is appended to across restarts (a power cut, `make up` again): only what
+            # this cluster writes counts, never an earlier cluster's address.
+            old = self.logs / "dask-cluster.log"
+            offset = old.stat().st_size if old.exists() else 0
             log = self.launch("dask-cluster", [sys.executable, "-m", "deployments.cluster"], env)
 
             def address() -> str | None:
-                for line in log.read_text().splitlines():
+                with open(log, "rb") as f:
+                    f.seek(offset)
+                    text = f.read().decode(errors="replace")
+                for line in text.splitlines():
                     if line.startswith("DASK_SCHEDULER_ADDRESS="):
                         return line.split("=", 1)[1]
                 return None
