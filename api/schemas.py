@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
-from db.models import LintingJob, LintingTask, Severity, TaskStatus
+from db.models import JobStatus, LintingJob, LintingTask, Severity, SubmissionType, TaskStatus
 from linting.options import JobOptions
 
 RuleCodes = Annotated[
@@ -72,13 +72,20 @@ class JobAccepted(BaseModel):
 
 
 class TaskItem(BaseModel):
-    """A task in a job's page; `result_file_path` on SUCCESS, `error_message` on FAILURE."""
-
-    model_config = ConfigDict(extra="allow")
+    """A file task in a job's page. Only a SUCCESS item carries `result_file_path` and the rest
+    of its outcome, only a FAILURE item its `error_message` (the route leaves out what is
+    unset)."""
 
     task_id: str
     file_name: str
     status: TaskStatus
+    result_file_path: str | None = Field(default=None, description="SUCCESS: the result JSON.")
+    violation_count: int | None = Field(default=None, description="SUCCESS: violations found.")
+    effective_config: dict[str, Any] | None = Field(
+        default=None, description="SUCCESS: the settings SQLFluff used and the config files read."
+    )
+    lint_host: str | None = Field(default=None, description="SUCCESS: the worker that linted it.")
+    error_message: str | None = Field(default=None, description="FAILURE: why it was not linted.")
 
     @classmethod
     def from_row(cls, row: LintingTask) -> "TaskItem":
@@ -104,8 +111,8 @@ class TaskPage(BaseModel):
 
 class JobOut(BaseModel):
     job_id: str
-    job_status: str
-    submission_type: str
+    job_status: JobStatus
+    submission_type: SubmissionType
     source_path: str
     created_at: datetime
     updated_at: datetime
@@ -134,8 +141,8 @@ class JobOut(BaseModel):
     def from_rows(cls, job: LintingJob, counts: dict[TaskStatus, int], page: TaskPage) -> "JobOut":
         return cls(
             job_id=job.job_id,
-            job_status=job.status.value,
-            submission_type=job.submission_type.value,
+            job_status=job.status,
+            submission_type=job.submission_type,
             source_path=job.source_path,
             created_at=job.created_at,
             updated_at=job.updated_at,
@@ -166,8 +173,8 @@ class JobOut(BaseModel):
 
 class JobListItem(BaseModel):
     job_id: str
-    job_status: str
-    submission_type: str
+    job_status: JobStatus
+    submission_type: SubmissionType
     source_path: str
     dialect: str
     submitter: str | None
@@ -181,8 +188,8 @@ class JobListItem(BaseModel):
     def from_row(cls, job: LintingJob) -> "JobListItem":
         return cls(
             job_id=job.job_id,
-            job_status=job.status.value,
-            submission_type=job.submission_type.value,
+            job_status=job.status,
+            submission_type=job.submission_type,
             source_path=job.source_path,
             dialect=job.dialect,
             submitter=job.submitter,
@@ -229,7 +236,7 @@ class ViolationPage(BaseModel):
 class RuleCount(BaseModel):
     code: str
     name: str
-    severity: str
+    severity: Severity
     count: int
 
 
@@ -246,7 +253,7 @@ class Progress(BaseModel):
 
 class JobSummaryOut(BaseModel):
     job_id: str
-    job_status: str
+    job_status: JobStatus
     error_message: str | None
     progress: Progress
     tasks_by_status: dict[str, int]
@@ -254,3 +261,28 @@ class JobSummaryOut(BaseModel):
     by_severity: dict[str, int]
     by_rule: list[RuleCount]
     top_files: list[FileCount]
+
+
+class LintViolation(BaseModel):
+    """One violation as `sqlfluff lint --format json` reports it, with its severity."""
+
+    model_config = ConfigDict(extra="allow")  # SQLFluff's own record: its fields are SQLFluff's
+
+    code: str | None = None
+    description: str | None = None
+    name: str | None = None
+    start_line_no: int | None = None
+    start_line_pos: int | None = None
+    end_line_no: int | None = None
+    end_line_pos: int | None = None
+    warning: bool | None = None
+    severity: Severity
+
+
+class LintResult(BaseModel):
+    """`POST /lint`: the violations of the submitted SQL."""
+
+    file_name: str
+    violation_count: int
+    violations: list[LintViolation]
+    effective_config: dict[str, Any] | None

@@ -47,6 +47,18 @@ def upload_path(job_id: str, file_name: str) -> str:
     return f"{job_dir(job_id)}/upload/{file_name}"
 
 
+def _relative_path(relative: str) -> PurePosixPath:
+    """A client-given path as a plain relative path, or UnsafePath."""
+    if not relative or relative.strip() != relative or "\x00" in relative:
+        raise UnsafePath(f"invalid path {relative!r}")
+    pure = PurePosixPath(relative.replace("\\", "/"))
+    if pure.is_absolute() or relative.startswith(("/", "\\")) or ":" in pure.parts[0]:
+        raise UnsafePath(f"path {relative!r} must be relative to the shared root")
+    if ".." in pure.parts:
+        raise UnsafePath(f"path {relative!r} escapes the shared root")
+    return pure
+
+
 def resolve_under_root(root: Path, relative: str) -> Path:
     """Resolve a client-given path that must stay inside the shared root.
 
@@ -61,13 +73,7 @@ def resolve_under_root(root: Path, relative: str) -> Path:
         UnsafePath: absolute paths, `..` components, or symlinks leading out of the root.
         SourceMissing: the path is safe but nothing is there.
     """
-    if not relative or relative.strip() != relative or "\x00" in relative:
-        raise UnsafePath(f"invalid path {relative!r}")
-    pure = PurePosixPath(relative.replace("\\", "/"))
-    if pure.is_absolute() or relative.startswith(("/", "\\")) or ":" in pure.parts[0]:
-        raise UnsafePath(f"path {relative!r} must be relative to the shared root")
-    if ".." in pure.parts:
-        raise UnsafePath(f"path {relative!r} escapes the shared root")
+    pure = _relative_path(relative)
     resolved = (root / pure).resolve()
     if not resolved.is_relative_to(root):
         raise UnsafePath(f"path {relative!r} leads outside the shared root")
@@ -92,7 +98,7 @@ def resolve_import(root: Path, relative: str, import_root: str, owner: str | Non
     # Checked as named (before existence, so a probe learns nothing of what lies outside the
     # caller's area) and as resolved (a symlink is no way round it).
     area = PurePosixPath(import_root.strip("/")) / (owner or "")
-    named = PurePosixPath(relative.replace("\\", "/"))
+    named = _relative_path(relative)
     _refuse_service_area(relative, named)
     _refuse_outside_area(relative, named, area)
     resolved = resolve_under_root(root, relative)

@@ -197,7 +197,7 @@ def _naive_utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut)
+@router.get("/jobs/{job_id}", response_model=JobOut, response_model_exclude_unset=True)
 def read_job(
     job: ReadableJob,
     sessions: SessionsDep,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from api.auth import CallerDep
 from api.deps import SettingsDep
 from api.errors import error_responses
-from api.schemas import LintNow
+from api.schemas import LintNow, LintResult
 from api.submit import check_options
 from services.lint_pool import LintPool, LintTimeout, PoolFull
 
@@ -17,6 +17,7 @@ router = APIRouter(tags=["lint"], responses=error_responses(400, 401, 413, 422, 
 
 @router.post(
     "/lint",
+    response_model=LintResult,
     responses={
         413: {"description": "The SQL is over INLINE_MAX_BYTES."},
         503: {"description": "Every lint process is busy; retry shortly."},

@@ -52,10 +52,13 @@ def test_relint_on_demand_records_changes(
         )
     deployment = httpx.get(f"{system.prefect_api}/deployments/name/relint/relint").json()
     assert deployment["schedules"] == []  # off by default on the embedded run
-    run = httpx.post(
+    created = httpx.post(
         f"{system.prefect_api}/deployments/{deployment['id']}/create_flow_run",
         json={"parameters": {"older_than_hours": 0, "limit": 10}},
-    ).json()
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    run = created.json()
 
     def ended() -> dict[str, object] | None:
         state = httpx.get(f"{system.prefect_api}/flow_runs/{run['id']}").json()
