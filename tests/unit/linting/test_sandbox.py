@@ -10,12 +10,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from deployments.processes import wait_for
 from linting.sandbox import (
     METHODS,
     SandboxPolicy,
@@ -239,10 +239,7 @@ def test_busy_child_dies_when_its_parent_is_killed(method: str, tmp_path: Path) 
         assert not _gone(pid)
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while not _gone(pid):
-            assert time.monotonic() < deadline, f"child {pid} outlived its parent"
-            time.sleep(0.05)
+        wait_for(lambda: _gone(pid), 10, f"child {pid} outlived its parent", 0.05)
     finally:
         parent.kill()
         parent.wait()
@@ -263,10 +260,7 @@ def test_killing_the_started_process_ends_a_busy_lint(method: str) -> None:
     try:
         proc.kill()
         proc.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while not _gone(pid):
-            assert time.monotonic() < deadline, f"{pid} kept linting after its wrapper was killed"
-            time.sleep(0.05)
+        wait_for(lambda: _gone(pid), 10, f"{pid} kept linting after its wrapper was killed", 0.05)
     finally:
         if not _gone(pid):
             os.kill(pid, signal.SIGKILL)
