@@ -235,6 +235,13 @@ class OperationSettings(BaseSettings):
     FLOW_RUN_LIMIT: int = Field(
         default=8, ge=1, description="Concurrent flow runs of one serve process."
     )
+    FLOW_RUN_POLL_SECONDS: float = Field(
+        default=0.25,
+        gt=0,
+        le=60,
+        description="How often the serve process asks Prefect for runs to start. A job waits "
+        "half of it on average before its flow run starts; each ask is one small query.",
+    )
 
 
 class Settings(

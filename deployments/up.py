@@ -44,8 +44,6 @@ def child_env(settings: Settings, prefect_api: str) -> dict[str, str]:
         PREFECT_HOME=env.get("PREFECT_HOME") or str(settings.DATA_DIR / "prefect"),
         PREFECT_API_URL=prefect_api,
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        # Flow runs start ~2 s after a trigger instead of 7-9 s (measured with the 10 s default).
-        PREFECT_RUNNER_POLL_FREQUENCY=env.get("PREFECT_RUNNER_POLL_FREQUENCY", "1"),
         PREFECT_LOGGING_EXTRA_LOGGERS="flows,linting,db",
         PYTHONUNBUFFERED="1",
     )

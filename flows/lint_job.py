@@ -28,6 +28,7 @@ from db.models import JobStatus, SubmissionType, TaskStatus
 from db.retry import in_transaction
 from flows.heartbeat import heartbeat
 from flows.runner import worker_threads
+from flows.warm_start import started_warm
 from linting import result_cache, storage
 from linting.batch import lint_files
 from linting.batching import make_batches
@@ -122,6 +123,9 @@ def _run_job(job_id: str) -> dict[str, Any]:
     def write(work: Any) -> Any:
         return in_transaction(session_maker, work, give_up_after=patience)
 
+    # Operators (and a test) tell a warm start from a new interpreter by this line.
+    how = "forked from the warm server" if started_warm() else "a new interpreter"
+    log.info("job %s: flow-run process %d of %d, %s", job_id, os.getpid(), os.getppid(), how)
     submission, source_path, options = write(lambda s: _start(s, job_id))
     with heartbeat(session_maker, job_id, settings.HEARTBEAT_SECONDS):
         try:

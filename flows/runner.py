@@ -1,9 +1,10 @@
-"""The one place the flow's task runner is chosen."""
+"""The one place the flow's task runner is chosen, and the size of the cluster it runs on."""
 
 import logging
 import os
 
-from prefect_dask import DaskTaskRunner, get_dask_client
+from prefect.context import FlowRunContext
+from prefect_dask import DaskTaskRunner
 
 from core.settings import Settings
 
@@ -24,10 +25,25 @@ def task_runner(settings: Settings) -> DaskTaskRunner:
 
 
 def worker_threads() -> int:
-    """Dask worker threads of the current flow run's cluster (to size batches); inside a flow."""
+    """Threads of the Dask workers connected now to the current flow run's cluster.
+
+    Batches are sized from it (linting/batching.py), so it must be the cluster's, not this
+    host's: with three worker hosts, sizing for this host's cores makes too few batches. The
+    task runner's client is created lazily; asking for it here connects the flow run to the
+    cluster it will submit to anyway.
+    """
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    if not isinstance(runner, DaskTaskRunner):
+        return os.cpu_count() or 1
     try:
-        with get_dask_client() as client:
-            return max(1, sum(client.nthreads().values()))
-    except (OSError, ValueError, AttributeError, RuntimeError) as exc:
+        threads = sum(runner.client.nthreads().values())
+    except (OSError, TimeoutError) as exc:
         logger.warning("cannot count Dask workers (%s); assuming this host's cores", exc)
         return os.cpu_count() or 1
+    if threads == 0:
+        # Workers may still be connecting (a cluster just restarted): Dask queues the batches
+        # until they do, and sizing for this host's cores keeps the job going meanwhile.
+        logger.warning("no Dask worker is connected yet; assuming this host's cores")
+        return os.cpu_count() or 1
+    return threads

@@ -17,7 +17,7 @@ def test_flow_run_killed_then_retried(
 ) -> None:
     zip_path, names = workload_zip
     job_id = job_in_progress(system, zip_path)
-    [engine] = system.descendants("serve", b"prefect.engine")
+    [engine] = system.flow_run_processes()
     system.kill(engine)
 
     body = system.wait_job(job_id, lambda b: b["job_status"] == "FAILED", 60, "not FAILED")

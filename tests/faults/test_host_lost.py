@@ -18,7 +18,7 @@ def test_host_lost_mid_job(
     zip_path, names = workload_zip
     job_id = job_in_progress(system, zip_path)
     serve = system.pids()["serve"]
-    [engine] = system.descendants("serve", b"prefect.engine")
+    [engine] = system.flow_run_processes()
     system.kill(serve)
     system.kill(engine)
     killed_at = time.monotonic()

@@ -47,13 +47,22 @@ class System:
         stack = [self.pids()[role]]
         while stack:
             pid = stack.pop()
-            for task in Path(f"/proc/{pid}/task").glob("*"):
-                with contextlib.suppress(OSError):
-                    stack += [int(c) for c in (task / "children").read_text().split()]
+            stack += children(pid)
             with contextlib.suppress(OSError):
                 if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
                     found.append(pid)
         return found
+
+    def flow_run_processes(self) -> list[int]:
+        """Pids of the flow runs now running: the children of the serve process's fork server
+        (flows/warm_start.py), which is itself the serve process's child."""
+        serve = self.pids()["serve"]
+        runs: list[int] = []
+        for server in self.descendants("serve", b"multiprocessing.forkserver"):
+            with contextlib.suppress(OSError):
+                if parent_pid(server) == serve:
+                    runs += children(server)
+        return runs
 
     def kill(self, pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
@@ -105,6 +114,19 @@ class System:
             rerun_done, timeout, lambda: f"retried run of {job_id} not over\n{self.logs()}", 0.3
         )
         return self.wait_final(job_id, timeout=30)
+
+
+def parent_pid(pid: int) -> int:
+    # The field after the command name, which is in parentheses and may hold spaces.
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 @contextlib.contextmanager

@@ -1,0 +1,67 @@
+"""How flow runs start and size their work: each job's run is a process forked from the serve
+process's warm fork server (no new interpreter), and batches are cut for the workers the Dask
+cluster has, not for this host's cores."""
+
+import os
+from pathlib import Path
+
+import pytest
+from distributed import LocalCluster
+from prefect import flow
+from prefect_dask import DaskTaskRunner
+
+from flows.runner import worker_threads
+from tests.e2e.test_operations import json_lines
+from tests.support.system import System, parent_pid
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+
+def flow_run_lines(system: System, job_id: str) -> list[str]:
+    return [
+        str(e["msg"])
+        for e in json_lines(system.data / "logs" / "serve.log")
+        if e.get("job_id") == job_id and "flow-run process" in str(e.get("msg"))
+    ]
+
+
+def test_each_job_runs_in_its_own_process_forked_warm(system: System) -> None:
+    runs = []
+    for n in range(2):
+        job_id = system.submit({"sql_content": f"select {n} from t\n", "dialect": "ansi"})
+        assert system.wait_final(job_id)["job_status"] == "COMPLETED"
+        [line] = flow_run_lines(system, job_id)
+        assert "forked from the warm server" in line, line
+        pid, parent = line.split("flow-run process ")[1].split(",")[0].split(" of ")
+        runs.append((int(pid), int(parent)))
+    # One process per run (a crash takes down only its own run), both forked by the one fork
+    # server, which is the serve process's child and outlives the runs.
+    (first, server), (second, same_server) = runs
+    assert first != second and server == same_server
+    assert parent_pid(server) == system.pids()["serve"]
+    assert b"multiprocessing.forkserver" in Path(f"/proc/{server}/cmdline").read_bytes()
+
+
+@flow
+def count_workers() -> int:
+    return worker_threads()
+
+
+def test_batches_are_sized_for_the_clusters_workers(
+    prefect_api: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    more = (os.cpu_count() or 1) + 3
+    with LocalCluster(
+        n_workers=more, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        runner = DaskTaskRunner(address=cluster.scheduler_address)
+        assert count_workers.with_options(task_runner=runner)() == more
+        # A worker added later is counted by the next job.
+        cluster.scale(more + 1)
+        cluster.wait_for_workers(more + 1, timeout=60)
+        assert count_workers.with_options(task_runner=runner)() == more + 1
+    assert "cannot count Dask workers" not in caplog.text
+
+
+def test_without_a_task_runner_of_dask_the_hosts_cores_are_assumed(prefect_api: str) -> None:
+    assert count_workers() == (os.cpu_count() or 1)
