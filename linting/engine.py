@@ -132,6 +132,13 @@ def _guarded_linter_class() -> type:
 
         job_root: Path | None = None
         max_templated_bytes: int = 0
+        config_key: tuple[str, str | None] = ("{}", None)  # this Linter's `_linter` arguments
+
+        def load_raw_file_and_config(self, fname: str, root_config: Any) -> Any:
+            # SQLFluff builds each file's config from scratch (~5 ms, more than linting a short
+            # file); it is the same for every file of a folder, so it is built once per folder
+            # and each file gets a copy, which its own `-- sqlfluff:` lines then change.
+            return super().load_raw_file_and_config(fname, _FolderConfigs(self.config_key))
 
         def render_string(self, in_str: str, fname: str, config: Any, encoding: str) -> Any:
             check_effective_config(config, self.job_root, where=Path(fname).name)
@@ -156,13 +163,29 @@ def _linter(overrides_json: str, extra_config: str | None) -> Any:
     config = FluffConfig(
         overrides=json.loads(overrides_json), extra_config_path=extra_config, require_dialect=False
     )
-    return _guarded_linter_class()(config=config)
+    linter = _guarded_linter_class()(config=config)
+    linter.config_key = (overrides_json, extra_config)
+    return linter
 
 
 @lru_cache(maxsize=256)
 def _folder_config(overrides_json: str, extra_config: str | None, folder: str) -> Any:
-    # The config of every file in a folder is the same: load its layers once per folder.
-    return _linter(overrides_json, extra_config).config.make_child_from_path(folder)
+    # SQLFluff reads the config files from the file's folder up (the same for every file there).
+    linter_config = _linter(overrides_json, extra_config).config
+    return linter_config.make_child_from_path(folder, require_dialect=False)
+
+
+class _FolderConfigs:
+    """The root config as SQLFluff's `load_raw_file_and_config` uses it, per folder cached."""
+
+    def __init__(self, config_key: tuple[str, str | None]) -> None:
+        self.config_key = config_key
+
+    def make_child_from_path(self, path: str, require_dialect: bool = True) -> Any:
+        config = _folder_config(*self.config_key, os.path.dirname(os.path.abspath(path))).copy()
+        if require_dialect:
+            config.verify_dialect_specified()
+        return config
 
 
 def lint_file(request: LintRequest) -> FileOutcome:

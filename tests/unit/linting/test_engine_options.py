@@ -155,3 +155,41 @@ def test_fixed_files_equal_sqlfluff_fix(shared_root: Path, tmp_path: Path) -> No
         else:
             assert diff == ""
     assert changed >= 5, "too few files changed by the fixer to show anything"
+
+
+def test_each_folder_config_is_built_once_and_inline_lines_stay_in_their_file(
+    shared_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlfluff.core import FluffConfig
+
+    from linting import engine
+
+    extracted, files = make_job_tree(shared_root, "job-once", None)
+    # A file's own `-- sqlfluff:` line changes its config only, not its neighbours' in the folder.
+    inline = extracted / "quiet" / "a_inline.sql"
+    inline.write_text("-- sqlfluff:exclude_rules:CP01\nSELECT A from T\n")
+    after = extracted / "quiet" / "b_after.sql"
+    after.write_text("SELECT A from T\n")
+    files += [inline, after]
+    built: list[str] = []
+    real_init = FluffConfig.__init__
+
+    def counting_init(self: FluffConfig, *args: Any, **kwargs: Any) -> None:
+        built.append("config")
+        real_init(self, *args, **kwargs)
+
+    engine._linter.cache_clear()
+    engine._folder_config.cache_clear()
+    monkeypatch.setattr(FluffConfig, "__init__", counting_init)
+    ours = lint_all(shared_root, "job-once", files, JobOptions())
+    monkeypatch.undo()
+
+    folders = {f.parent for f in files}
+    # One for the job's root config, one per folder: not one per file (SQLFluff's own way).
+    assert len(built) == 1 + len(folders) < len(files), built
+    expected = cli_job_violations(files, {}, None, MAX_BYTES, tmp_path / "oracle")
+    for path, got in ours.items():
+        assert got["record"]["violations"] == expected[path], path
+    codes = {str(p): {v["code"] for v in g["record"]["violations"]} for p, g in ours.items()}
+    assert "CP01" not in codes[str(inline.resolve())]
+    assert "CP01" in codes[str(after.resolve())]
