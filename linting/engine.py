@@ -140,6 +140,22 @@ def _guarded_linter_class() -> type:
             # and each file gets a copy, which its own `-- sqlfluff:` lines then change.
             return super().load_raw_file_and_config(fname, _FolderConfigs(self.config_key))
 
+        # SQLFluff's `lint_rendered` (a classmethod there), as an instance method that keeps
+        # the file's parse: a fix job's second pass lints the same tree again with fixing on
+        # instead of rendering and parsing the file twice. Linting without fixing leaves the
+        # tree as it was; tests/unit/linting/test_engine_options.py holds it to `sqlfluff fix`.
+        last_parsed: Any = None
+
+        def lint_rendered(
+            self, rendered: Any, rule_pack: Any, fix: bool = False, formatter: Any = None
+        ) -> Any:
+            parsed = self.parse_rendered(rendered)
+            self.last_parsed = (parsed, rendered.encoding)
+            encoding = rendered.encoding
+            return self.lint_parsed(
+                parsed, rule_pack=rule_pack, fix=fix, formatter=formatter, encoding=encoding
+            )
+
         def render_string(self, in_str: str, fname: str, config: Any, encoding: str) -> Any:
             check_effective_config(config, self.job_root, where=Path(fname).name)
             rendered = super().render_string(in_str, fname, config, encoding)
@@ -209,6 +225,7 @@ def lint_file(request: LintRequest) -> FileOutcome:
         # One file at a time in this process: the request's bounds hold for this lint.
         linter.job_root = Path(request.job_root) if request.job_root else None
         linter.max_templated_bytes = request.max_templated_bytes
+        linter.last_parsed = None
         result = linter.lint_paths(
             (request.source,), ignore_non_existent_files=False, retain_files=False
         )
@@ -221,8 +238,10 @@ def lint_file(request: LintRequest) -> FileOutcome:
             fix_error = _write_fix(linter, request, bool(file_config.get("fix_even_unparsable")))
             if fix_error:
                 return FileOutcome(None, fix_error)
+        linter.last_parsed = None  # a parse tree is many times its file's size
     except (ConfigRefused, TemplatedTooLarge) as exc:
         return FileOutcome(None, str(exc))
+
     except MemoryError:
         return FileOutcome(None, "SQLFluff ran out of memory on this file (LINT_MAX_MEMORY_MB)")
     except Exception as exc:  # noqa: BLE001 - a file boundary: any crash is this file's FAILURE
@@ -248,10 +267,15 @@ def _write_fix(linter: Any, request: LintRequest, even_unparsable: bool) -> str 
     from sqlfluff.core.linter.linted_file import TMP_PRS_ERROR_TYPES
 
     assert request.fix_dir is not None
-    result = linter.lint_paths(
-        (request.source,), fix=True, apply_fixes=False, ignore_non_existent_files=False
-    )
-    linted = result.paths[0].files[0]
+    if linter.last_parsed is not None:
+        parsed, encoding = linter.last_parsed
+        rule_pack = linter.get_rulepack(config=parsed.config)  # fresh, as SQLFluff's per file
+        linted = linter.lint_parsed(parsed, rule_pack=rule_pack, fix=True, encoding=encoding)
+    else:
+        result = linter.lint_paths(
+            (request.source,), fix=True, apply_fixes=False, ignore_non_existent_files=False
+        )
+        linted = result.paths[0].files[0]
     original = linted.templated_file.source_str if linted.templated_file else ""
     if not linted.templated_file:  # templating failed: nothing SQLFluff would touch
         original = Path(request.source).read_bytes().decode(linted.encoding, errors="replace")
