@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import pty
 import re
 import shlex
 import shutil
@@ -263,7 +264,7 @@ def test_every_file_sqlfluff_would_lint_is_sent_and_nothing_else(
     env = {"SQLFLUFF_SERVICE_URL": system.api}
     done = run(client_bin, root, env, "submit", "warehouse", "--nofail")
     assert done.returncode == 0, done.stderr
-    assert "sending 5 SQL file(s) from warehouse, 1 ignored" in done.stderr
+    assert "sending 5 SQL file(s) from warehouse\n" in done.stderr  # old/ is not even walked
     job_id = re.search(r"job (job-[0-9a-f-]+) accepted", done.stderr).group(1)
     assert uploaded_names(system, job_id) == {
         ".sqlfluff", ".sqlfluffignore", "a.sql", "b.sql.j2", "c.DML", "sub/d.ddl", "sub/e.bq"
@@ -369,3 +370,36 @@ def test_the_pre_commit_hook_runs_on_the_files_it_is_given(
     assert expected and finding_lines(done.stdout) == expected
     # What a .sqlfluffignore leaves out is left out for named files too, as by SQLFluff.
     assert "wip.sql" not in done.stdout and "legacy_q02.sql" not in done.stdout
+
+
+def test_a_terminal_gets_a_progress_bar(
+    system: System, client_bin: Path, repo: Path, tmp_path: Path
+) -> None:
+    """On a terminal the wait shows rich's progress bar instead of the plain lines."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env = {**base, "SQLFLUFF_SERVICE_URL": system.api, "TERM": "xterm", "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    master, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [str(client_bin / "sqlfluff-service"), "submit", "warehouse", "--nofail",
+         "--write-output", str(tmp_path / "out.txt")],
+        cwd=repo, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the client closed the terminal (it exited)
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+        assert proc.wait(timeout=60) == 0, seen.decode(errors="replace")
+    shown = seen.decode(errors="replace")
+    assert "━" in shown and "\x1b[" in shown, shown  # the bar, drawn with control sequences
+    assert not re.search(r"job-[0-9a-f-]+: COMPLETED \d+/\d+ files", shown), shown
+    assert "COMPLETED: " in shown and (tmp_path / "out.txt").read_text().startswith("== [")

@@ -172,9 +172,11 @@ def test_the_generated_client_calls_the_running_service(
     bad = create_job.sync(client=bearer, body=both)
     assert isinstance(bad, models.Problem) and bad.status == 400, bad
 
-    result = lint_now.sync(client=bearer, body=models.LintNow(sql="SELECT 1\n", dialect="ansi"))
+    now = models.LintNow(sql="select a  from b\n", dialect="ansi")
+    result = lint_now.sync(client=bearer, body=now)
     assert isinstance(result, models.LintResult), result
-    assert result.violation_count == len(result.violations) > 0  # CP01: SELECT in capitals
+    assert result.violation_count == len(result.violations) > 0
+    assert "LT01" in {v.code for v in result.violations}  # the double space
     assert all(isinstance(v.severity, models.Severity) for v in result.violations)
     wrong = lint_now.sync(client=bearer, body=models.LintNow(sql="select 1\n", dialect="nosuch"))
     assert isinstance(wrong, models.Problem) and wrong.status == 400, wrong
