@@ -10,7 +10,6 @@ import json
 import os
 import pty
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -22,13 +21,13 @@ from pathlib import Path
 import httpx
 import jsonschema
 import pytest
+import yaml
 
 from deployments.processes import free_port
 from tests.support.ci_examples import (
     doc_example,
     github_expressions,
     hook_definition,
-    hook_files,
 )
 from tests.support.ci_formats import (
     GITHUB_COMMAND,
@@ -350,24 +349,49 @@ def test_the_gitlab_ci_example_runs(system: System, client_bin: Path, checkout: 
     assert report and all(i["location"]["path"].startswith("warehouse/models/") for i in report)
 
 
-def test_the_pre_commit_hook_runs_on_the_files_it_is_given(
-    system: System, client_bin: Path, checkout: Path
+@pytest.mark.timeout(600)  # pre-commit builds the hook's venv (pip: the client, httpx, rich)
+def test_pre_commit_runs_the_hook_on_the_staged_files(
+    system: System, checkout: Path, tmp_path: Path
 ) -> None:
+    """pre-commit itself, on a real git repository with the SQL staged, runs the hook of
+    docs/ci.md (the client from a copy of `client/` instead of the git URL): the hook's output
+    is `sqlfluff lint`'s for the same files, ignored files left out."""
     hook = hook_definition("sqlfluff-service")
-    local = doc_example("# .pre-commit-config.yaml")["repos"][0]["hooks"][0]
+    config = doc_example("# .pre-commit-config.yaml")
+    local = config["repos"][0]["hooks"][0]
     same = ("id", "entry", "language", "files", "require_serial")
     assert {k: local.get(k) for k in same} == {k: hook.get(k) for k in same}
     assert hook.get("pass_filenames", True) and hook["require_serial"]
-    names = hook_files(checkout, hook)
-    assert "warehouse/models/q01.sql" in names and "warehouse/scratch/wip.sql" in names
-    # pre-commit runs `entry args... filenames...` from the repository's root.
-    command = shlex.join([*shlex.split(hook["entry"]), *hook.get("args", []), *names])
-    done = shell(command, checkout, client_bin, {"SQLFLUFF_SERVICE_URL": system.api})
-    assert done.returncode == 1, done.stderr
+    (dependency,) = local["additional_dependencies"]
+    assert dependency.startswith("sqlfluff-service-client @ git+")
+    assert dependency.endswith("#subdirectory=client")
+    source = tmp_path / "client"
+    shutil.copytree(REPO_ROOT / "client", source, ignore=shutil.ignore_patterns("*.egg-info"))
+    local["additional_dependencies"] = [f"sqlfluff-service-client @ {source.as_uri()}"]
+
+    shutil.rmtree(checkout / ".git")
+    (checkout / ".gitignore").write_text("target/\n.env\n")
+    (checkout / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    # Not the server's venv on PATH: the hook's `sqlfluff-service` is the one pre-commit installed.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SQLFLUFF_SERVICE_URL": system.api,
+           "PRE_COMMIT_HOME": str(tmp_path / "pre-commit")}  # fmt: skip
+    for git in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *git], cwd=checkout, env=env, check=True, timeout=60)
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=checkout, env=env,
+                            capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    names = [n for n in staged if re.search(hook["files"], n)]
+    assert "warehouse/scratch/wip.sql" in names and "warehouse/target/compiled/q01.sql" not in names
+
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "pre-commit"), "run", "--color", "never"],
+        cwd=checkout, env=env, capture_output=True, text=True, timeout=540,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr  # violations: the commit is refused
+    assert "sqlfluff (via sqlfluff-service)" in done.stdout and "Failed" in done.stdout
     oracle = sqlfluff_lint(checkout, paths=tuple(names))
     assert oracle.returncode == 1, oracle.stderr
     expected = finding_lines(oracle.stdout)
-    assert expected and finding_lines(done.stdout) == expected
+    assert expected and finding_lines(done.stdout) == expected, done.stdout
     # What a .sqlfluffignore leaves out is left out for named files too, as by SQLFluff.
     assert "wip.sql" not in done.stdout and "legacy_q02.sql" not in done.stdout
 

@@ -2,7 +2,6 @@
 CI tools read them, so a test can run their exact commands."""
 
 import re
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -33,16 +32,3 @@ def hook_definition(hook_id: str) -> dict[str, Any]:
 def github_expressions(value: str, context: dict[str, str]) -> str:
     """A workflow value with its `${{ ... }}` expressions replaced from `context`."""
     return _EXPRESSION.sub(lambda m: context[m.group(1)], value)
-
-
-def hook_files(root: Path, hook: dict[str, Any]) -> list[str]:
-    """The files under `root` pre-commit would pass to the hook if all were staged: paths from
-    the root matching its `files` pattern (re.search, as pre-commit) and not its `exclude`."""
-    names = sorted(
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.is_file() and ".git" not in p.relative_to(root).parts
-    )
-    keep = re.compile(hook.get("files", ""))
-    drop = re.compile(hook["exclude"]) if hook.get("exclude") else None
-    return [n for n in names if keep.search(n) and not (drop and drop.search(n))]
