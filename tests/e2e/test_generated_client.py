@@ -1,10 +1,12 @@
 """The OpenAPI document is one a generator can use: a Python client generated from the running
 service's document by openapi-python-client (no warning), imported and used against the running
 system with API keys required: authorised through each security scheme, a job submitted (JSON
-and multipart), waited for, read back as typed models, and each refusal parsed as a Problem."""
+and multipart), waited for, read back as typed models, and each refusal parsed as a Problem.
+The `sqlfluff-service` command authenticates against the same system with SQLFLUFF_SERVICE_KEY."""
 
 import importlib
 import io
+import os
 import subprocess
 import sys
 import zipfile
@@ -181,3 +183,24 @@ def test_the_generated_client_calls_the_running_service(
     wrong = lint_now.sync(client=bearer, body=models.LintNow(sql="select 1\n", dialect="nosuch"))
     assert isinstance(wrong, models.Problem) and wrong.status == 400, wrong
     assert "nosuch" in wrong.detail
+
+
+def test_the_command_sends_the_key_from_the_environment(
+    system: System, api_key: str, tmp_path: Path
+) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/a.sql").write_text("select a  from b\n")
+    command = [str(Path(sys.executable).parent / "sqlfluff-service"), "submit", "models",
+               "--dialect", "ansi"]  # fmt: skip
+    env = {**os.environ, "SQLFLUFF_SERVICE_URL": system.api}
+    env.pop("SQLFLUFF_SERVICE_KEY", None)
+
+    def lint(extra: dict[str, str]) -> subprocess.CompletedProcess:
+        return subprocess.run(command, cwd=tmp_path, env={**env, **extra}, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+
+    refused = lint({})
+    assert refused.returncode == 2 and "an API key is required" in refused.stderr, refused.stderr
+    done = lint({"SQLFLUFF_SERVICE_KEY": api_key})
+    assert done.returncode == 1, done.stderr  # the double space: a violation, as sqlfluff lint
+    assert "== [models/a.sql] FAIL" in done.stdout and "LT01" in done.stdout
