@@ -92,13 +92,20 @@ def _rule_list(value: str | None) -> list[str] | None:
     "/jobs/upload",
     status_code=202,
     response_model=JobAccepted,
-    responses={413: {"description": "The file is over UPLOAD_MAX_BYTES."}},
+    responses={413: {**error_responses(413)[413], "description": "Over UPLOAD_MAX_BYTES."}},
 )
 def upload_job(
     settings: SettingsDep,
     sessions: SessionsDep,
     who: CallerDep,
-    file: Annotated[UploadFile, File(description="A .sql file or a .zip of .sql files.")],
+    file: Annotated[
+        UploadFile,
+        # `format: binary` too (OpenAPI 3.0's way), which generators read as a file to send.
+        File(
+            description="A .sql file or a .zip of .sql files.",
+            json_schema_extra={"format": "binary"},
+        ),
+    ],
     dialect: Annotated[str | None, Form()] = None,
     templater: Annotated[str | None, Form()] = None,
     rules: Annotated[str | None, Form(description="Comma-separated rule codes.")] = None,

@@ -18,10 +18,13 @@ router = APIRouter(tags=["lint"], responses=error_responses(400, 401, 413, 422, 
 @router.post(
     "/lint",
     response_model=LintResult,
-    responses={
-        413: {"description": "The SQL is over INLINE_MAX_BYTES."},
-        503: {"description": "Every lint process is busy; retry shortly."},
-        504: {"description": "Linting took over INLINE_TIMEOUT_SECONDS."},
+    responses={  # the router's Problem answers, each with its own reason
+        s: {**error_responses(s)[s], "description": d}
+        for s, d in (
+            (413, "The SQL is over INLINE_MAX_BYTES."),
+            (503, "Every lint process is busy; retry shortly."),
+            (504, "Linting took over INLINE_TIMEOUT_SECONDS."),
+        )
     },
 )
 async def lint_now(

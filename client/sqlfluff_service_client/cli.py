@@ -1,4 +1,4 @@
-"""`sqlfluff-service submit [PATH]`: send a folder, a .sql file or a .zip to a sqlfluff-service,
+"""`sqlfluff-service submit [PATH ...]`: send a folder, SQL files or a .zip to a sqlfluff-service,
 wait for the job, print the findings (as `sqlfluff lint` does by default) and exit with
 `sqlfluff lint`'s codes: 0 no violations, 1 violations found, 2 an error (a refused request, the
 service unreachable, the job FAILED or files it could not lint, a timeout).
@@ -37,12 +37,14 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     submit.add_argument(
-        "path",
-        nargs="?",
-        default=".",
+        "paths",
+        nargs="*",
+        default=[Path(".")],
         type=Path,
-        help="a folder (only the files SQLFluff would lint are sent), a .sql file or a .zip "
-        "(default: the current folder)",
+        metavar="PATH",
+        help="a folder (only the files SQLFluff would lint are sent), SQL files and folders "
+        "below the current folder (as pre-commit passes them), or one .zip (default: the "
+        "current folder)",
     )
     where = submit.add_argument_group("the service")
     where.add_argument(
@@ -129,31 +131,51 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _payload(path: Path, honour_ignores: bool, err: Console) -> tuple:
-    """The upload's file name and bytes: a folder's selected files zipped, else the file."""
-    if path.suffix.lower() == ".zip":
-        return path.name, path.read_bytes()
-    if path.is_file():  # zipped with the config files beside it, so it keeps its name
-        beside = files.Selection(sql_files=[path.name], support_files=files.configs_in(path.parent))
-        return f"{path.stem}.zip", files.zip_selection(path.parent, beside)
-    selection = files.select_files(path, honour_ignores)
-    if not selection.sql_files:
-        raise service.ServiceError(f"no .sql files to lint under {path}")
+def _payload(args: argparse.Namespace, err: Console) -> tuple[str, bytes]:
+    """The upload's file name and bytes: a .zip as it is, else the selected files zipped."""
+    if args.zip:
+        return args.zip.name, args.zip.read_bytes()
+    honour = not args.disregard_sqlfluffignores
+    if args.folder is not None:
+        selection = files.select_files(args.folder, honour)
+        if not selection.sql_files:
+            raise service.ServiceError(f"no SQL files to lint under {args.folder}")
+    else:
+        selection = files.select_paths(args.base, args.paths, honour)
     err.print(
-        f"sending {len(selection.sql_files)} .sql file(s) from {path}"
+        f"sending {len(selection.sql_files)} SQL file(s) from {args.folder or args.base}"
         + (f", {len(selection.ignored_sql)} ignored" if selection.ignored_sql else ""),
         highlight=False,
     )
-    return f"{path.resolve().name or 'folder'}.zip", files.zip_selection(path, selection)
+    root = args.folder or args.base
+    name = f"{root.resolve().name or 'folder'}.zip"
+    return name, files.zip_selection(root, selection) if selection.sql_files else b""
 
 
-def _display(path: Path, name: str) -> str:
-    """A file's path as `sqlfluff lint PATH` prints it."""
-    if path.is_file() and path.suffix.lower() == ".sql":
-        return str(path)
-    if path.is_file():
+def _display(args: argparse.Namespace, name: str) -> str:
+    """A file's path as `sqlfluff lint PATH ...` prints it."""
+    if args.zip:
         return name
-    return os.path.normpath(os.path.join(str(path), name))
+    if args.folder is not None:
+        return os.path.normpath(os.path.join(str(args.folder), name))
+    return os.path.relpath(args.base / name)
+
+
+def _where(args: argparse.Namespace) -> None:
+    """Sort the paths given into one .zip, one folder, or files and folders under a base (the
+    current folder, or the folder holding them all when some lie outside it)."""
+    for path in args.paths:
+        if not path.exists():
+            raise service.ServiceError(f"{path} does not exist")
+    args.zip = args.folder = None
+    args.base = Path.cwd()
+    if len(args.paths) == 1 and args.paths[0].suffix.lower() == ".zip":
+        args.zip = args.paths[0]
+    elif len(args.paths) == 1 and args.paths[0].is_dir():
+        args.folder = args.paths[0]
+    elif any(not p.resolve().is_relative_to(args.base.resolve()) for p in args.paths):
+        folders = [str(p.resolve() if p.is_dir() else p.resolve().parent) for p in args.paths]
+        args.base = Path(os.path.commonpath(folders))
 
 
 def _output(args: argparse.Namespace, http: httpx.Client, job_id: str, prefix: str) -> bytes:
@@ -169,18 +191,18 @@ def _output(args: argparse.Namespace, http: httpx.Client, job_id: str, prefix: s
             r["filepath"] = f"{prefix}/{r['filepath']}" if prefix else r["filepath"]
         return formats.github_annotations(records, args.annotation_level).encode()
     for r in records:
-        r["filepath"] = _display(args.path, r["filepath"])
+        r["filepath"] = _display(args, r["filepath"])
     if fmt == "json":
         return formats.as_json(records).encode()
     return formats.human(records).encode()
 
 
 def run(args: argparse.Namespace, err: Console) -> int:
-    if not args.path.exists():
-        raise service.ServiceError(f"{args.path} does not exist")
-    name, data = (
-        ("", b"") if args.job else _payload(args.path, not args.disregard_sqlfluffignores, err)
-    )
+    _where(args)
+    name, data = ("", b"") if args.job else _payload(args, err)
+    if not args.job and not data:  # named files SQLFluff would not lint: as it, nothing to do
+        err.print("no SQL files to lint among the paths given", highlight=False)
+        return EXIT_OK
     form: dict[str, Optional[str]] = {
         "dialect": args.dialect,
         "templater": args.templater,
@@ -203,7 +225,7 @@ def run(args: argparse.Namespace, err: Console) -> int:
             raise service.ServiceError(f"job {job_id} FAILED: {summary['error_message']}")
         prefix = args.path_prefix
         if prefix is None:  # a .zip's paths are its own: no prefix unless told
-            prefix = "" if args.path.suffix.lower() == ".zip" else files.path_prefix(args.path)
+            prefix = "" if args.zip else files.path_prefix(args.folder or args.base)
         body = _output(args, http, job_id, prefix.strip("/"))
         blocking = any(not v["warning"] for v in service.violations(http, job_id, args.fail_on))
         _, failed = (

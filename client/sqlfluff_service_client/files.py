@@ -1,12 +1,13 @@
-"""What is sent: the files SQLFluff would lint in a folder, its config files and ignore files,
-zipped; never VCS or build folders, never anything else (`.env`, keys, binaries).
+"""What is sent: the files SQLFluff would lint in a folder (or among the files named), their
+config files and ignore files, zipped; never VCS or build folders, never anything else (`.env`,
+keys, binaries).
 
 SQLFluff's own rules, reimplemented without SQLFluff (the client depends on httpx and rich only):
-each `.sqlfluffignore`, and `ignore_paths` of a `.sqlfluff` or `pyproject.toml`, applies to the
-folder it is in and below, with gitignore patterns; an ignored folder is not walked.
+a file is SQL when its name ends with one of `sql_file_exts` (configs.py); each
+`.sqlfluffignore`, and `ignore_paths` of a `.sqlfluff` or `pyproject.toml`, applies to the folder
+it is in and below, with gitignore patterns; an ignored folder is not walked.
 """
 
-import configparser
 import io
 import os
 import re
@@ -16,9 +17,15 @@ from pathlib import Path
 from re import Pattern
 from typing import Optional
 
+from sqlfluff_service_client.configs import (
+    CONFIG_FILES,
+    config_folders,
+    holds_sqlfluff_config,
+    ignore_lines,
+    sql_file_exts,
+)
+
 IGNORE_FILE = ".sqlfluffignore"
-# The config files SQLFluff reads in a folder; sent only when they hold a sqlfluff section.
-CONFIG_FILES = (".sqlfluff", "setup.cfg", "tox.ini", "pyproject.toml")
 # Never walked: version control, dependencies, build output, caches.
 SKIPPED_FOLDERS = frozenset(
     {
@@ -28,7 +35,6 @@ SKIPPED_FOLDERS = frozenset(
         ".ruff_cache", "build", "dist", ".idea", ".vscode",
     }
 )  # fmt: skip
-SQL_SUFFIX = ".sql"
 
 
 @dataclass
@@ -112,43 +118,6 @@ def spec_from_lines(folder: str, lines: list[str]) -> Spec:
     return Spec(folder, rules)
 
 
-def _config_ignore_lines(path: Path) -> list[str]:
-    """`ignore_paths` of `[sqlfluff]` (.sqlfluff) or `[tool.sqlfluff.core]` (pyproject.toml)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    value: object = None
-    if path.name == "pyproject.toml":
-        try:
-            import tomllib  # type: ignore[import-not-found]
-        except ImportError:  # Python < 3.11: a simple `ignore_paths = ...` line is enough here
-            match = re.search(r"^\s*ignore_paths\s*=\s*(.+)$", text, re.MULTILINE)
-            value = match.group(1).strip().strip("\"'") if match else None
-        else:
-            try:
-                data = tomllib.loads(text)
-            except ValueError:
-                return []
-            value = data.get("tool", {}).get("sqlfluff", {}).get("core", {}).get("ignore_paths")
-    else:
-        parser = configparser.ConfigParser(interpolation=None, strict=False)
-        try:
-            parser.read_string(text)
-        except configparser.Error:
-            return []
-        value = parser.get("sqlfluff", "ignore_paths", fallback=None)
-    if isinstance(value, str):
-        return [p.strip() for p in value.split(",")]
-    if isinstance(value, list):
-        return [str(p) for p in value]
-    return []
-
-
-def _holds_sqlfluff_config(path: Path) -> bool:
-    if path.name == ".sqlfluff":
-        return True
-    text = path.read_text(encoding="utf-8", errors="replace")
-    return re.search(r"^\s*\[(tool\.)?sqlfluff", text, re.MULTILINE) is not None
-
-
 @dataclass
 class Selection:
     """The files to send (posix paths relative to the folder) and what was left out."""
@@ -158,8 +127,14 @@ class Selection:
     ignored_sql: list[str] = field(default_factory=list)
 
 
-def select_files(root: Path, honour_ignores: bool = True) -> Selection:
-    """Walk `root` as `sqlfluff lint root` would, keeping what the service needs."""
+def select_files(
+    root: Path, honour_ignores: bool = True, exts: Optional[tuple[str, ...]] = None
+) -> Selection:
+    """Walk `root` as `sqlfluff lint root` would, keeping what the service needs. `exts`: the
+    `sql_file_exts` in force (default: read from the configs of `root` and above it, up to the
+    git root)."""
+    if exts is None:
+        exts = sql_file_exts(config_folders(root, git_root(root)))
     selection = Selection()
     specs: list[Spec] = []
     root_real = root.resolve()
@@ -173,19 +148,16 @@ def select_files(root: Path, honour_ignores: bool = True) -> Selection:
             if path.is_symlink() or not path.is_file():
                 continue
             rel = f"{rel_dir}/{name}" if rel_dir else name
-            if name == IGNORE_FILE or (name in CONFIG_FILES and _holds_sqlfluff_config(path)):
+            if name == IGNORE_FILE or (name in CONFIG_FILES and holds_sqlfluff_config(path)):
                 selection.support_files.append(rel)
-                if honour_ignores and name in (IGNORE_FILE, ".sqlfluff", "pyproject.toml"):
-                    if name == IGNORE_FILE:
-                        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-                    else:
-                        lines = _config_ignore_lines(path)
-                    if lines:
-                        specs.append(spec_from_lines(rel_dir, lines))
+                if honour_ignores:
+                    spec = _ignore_spec(path, rel_dir)
+                    if spec is not None:
+                        specs.append(spec)
         for name in sorted(filenames):
             rel = f"{rel_dir}/{name}" if rel_dir else name
             path = here / name
-            if not name.lower().endswith(SQL_SUFFIX) or not path.is_file():
+            if not name.lower().endswith(exts) or not path.is_file():
                 continue
             if path.is_symlink() and not _inside(path.resolve(), root_real):
                 continue  # a link out of the folder: its target is not the team's SQL
@@ -205,6 +177,70 @@ def select_files(root: Path, honour_ignores: bool = True) -> Selection:
     return selection
 
 
+def _ignore_spec(path: Path, rel_dir: str) -> Optional[Spec]:
+    """The ignore patterns a `.sqlfluffignore`, `.sqlfluff` or `pyproject.toml` sets."""
+    if path.name == IGNORE_FILE:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    elif path.name in (".sqlfluff", "pyproject.toml"):
+        lines = ignore_lines(path)
+    else:
+        return None
+    return spec_from_lines(rel_dir, lines) if lines else None
+
+
+def select_paths(base: Path, paths: list[Path], honour_ignores: bool = True) -> Selection:
+    """The files and folders named (as pre-commit names them), as `sqlfluff lint P1 P2 ...`
+    run in `base` would take them: names relative to `base`, each file kept if it has one of the
+    `sql_file_exts` in force in `base`, and not ignored by the ignore files between `base` and it
+    (a named file is linted whatever the ignore files of its own folder's subfolders say)."""
+    base = base.resolve()
+    exts = sql_file_exts(config_folders(base, git_root(base)))
+    selection = Selection()
+    support: set[str] = set()
+    chosen: set[str] = set()
+    for given in paths:
+        path = given.resolve() if not given.is_symlink() else given.absolute()
+        rel = path.relative_to(base).as_posix()
+        folder_rel = rel if path.is_dir() else str(Path(rel).parent.as_posix())
+        specs = _outer_specs(base, "" if folder_rel == "." else folder_rel, support, honour_ignores)
+        if path.is_dir():
+            inner = select_files(path, honour_ignores, exts)
+            prefix = "" if rel == "." else rel + "/"
+            support.update(prefix + s for s in inner.support_files)
+            selection.ignored_sql += [prefix + s for s in inner.ignored_sql]
+            found = [prefix + s for s in inner.sql_files]
+        elif path.is_file() and not path.is_symlink() and path.name.lower().endswith(exts):
+            found = [rel]
+        else:
+            continue
+        for name in found:
+            if any(s.ignores(name) for s in specs):
+                selection.ignored_sql.append(name)
+            elif name not in chosen:
+                chosen.add(name)
+                selection.sql_files.append(name)
+    selection.support_files = sorted(support)
+    return selection
+
+
+def _outer_specs(base: Path, folder_rel: str, support: set[str], honour: bool) -> list[Spec]:
+    """The ignore specs of `base` and each folder down to `folder_rel` (below, the walk finds
+    its own); their config and ignore files are added to `support`."""
+    parts = folder_rel.split("/") if folder_rel else []
+    specs = []
+    for depth in range(len(parts) + 1):
+        rel_dir = "/".join(parts[:depth])
+        for name in (*CONFIG_FILES, IGNORE_FILE):
+            path = base / rel_dir / name
+            if not path.is_file() or (name != IGNORE_FILE and not holds_sqlfluff_config(path)):
+                continue
+            support.add(f"{rel_dir}/{name}" if rel_dir else name)
+            spec = _ignore_spec(path, rel_dir) if honour else None
+            if spec is not None:
+                specs.append(spec)
+    return specs
+
+
 def _within(rel_dir: str, folder: str) -> bool:
     return rel_dir == folder or rel_dir.startswith(folder + "/")
 
@@ -215,15 +251,6 @@ def _inside(path: Path, root: Path) -> bool:
     except ValueError:
         return False
     return True
-
-
-def configs_in(folder: Path) -> list[str]:
-    """The SQLFluff config files of one folder (for a single file sent with its settings)."""
-    return [
-        name
-        for name in CONFIG_FILES
-        if (folder / name).is_file() and _holds_sqlfluff_config(folder / name)
-    ]
 
 
 def zip_selection(root: Path, selection: Selection) -> bytes:

@@ -1,25 +1,34 @@
 """The client package installed ALONE in a fresh venv on the newest Python here, run against the
 running system on a repository-like folder (`.git/`, `.sqlfluffignore`, nested configs, build
 output, a secret), each output format checked by its own reader; the human output equals
-`sqlfluff lint`'s lines for the same files."""
+`sqlfluff lint`'s lines for the same files. The CI examples of docs/ci.md and the pre-commit hook
+run their exact commands with bash against the same system."""
 
 import csv
 import io
 import json
 import os
+import pty
 import re
 import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import jsonschema
 import pytest
+import yaml
 
 from deployments.processes import free_port
+from tests.support.ci_examples import (
+    doc_example,
+    github_expressions,
+    hook_definition,
+)
 from tests.support.ci_formats import (
     GITHUB_COMMAND,
     GITLAB_CODE_QUALITY_SCHEMA,
@@ -100,10 +109,12 @@ def run(
     )
 
 
-def sqlfluff_lint(repo: Path, *args: str) -> subprocess.CompletedProcess:
+def sqlfluff_lint(
+    repo: Path, *args: str, paths: tuple[str, ...] = ("warehouse",)
+) -> subprocess.CompletedProcess:
     sqlfluff = Path(sys.executable).parent / "sqlfluff"
     return subprocess.run(
-        [str(sqlfluff), "lint", "warehouse", "--nocolor", *args],
+        [str(sqlfluff), "lint", *paths, "--nocolor", *args],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -215,3 +226,204 @@ def test_exit_codes_are_sqlfluff_lints(
     assert away.returncode == 2 and "did not answer" in away.stderr
     queued = run(client_bin, repo, env, "submit", "warehouse", "--no-wait")
     assert queued.returncode == 0 and queued.stdout.startswith("job-")
+
+
+def uploaded_names(system: System, job_id: str) -> set[str]:
+    """The entries of the archive the client sent, as the service stored it."""
+    (upload,) = (system.shared_root / "jobs" / job_id / "upload").iterdir()
+    with zipfile.ZipFile(upload) as archive:
+        return set(archive.namelist())
+
+
+def test_every_file_sqlfluff_would_lint_is_sent_and_nothing_else(
+    system: System, client_bin: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    tree = {
+        ".git/HEAD": "ref: refs/heads/main\n",
+        ".git/x.sql": "select 1\n",
+        # The repository's root config names the extensions (read with tomllib, Python 3.11+).
+        "pyproject.toml": '[tool.sqlfluff.core]\nsql_file_exts = ".sql,.sql.j2,.dml,.ddl,.bq"\n',
+        "warehouse/.sqlfluff": "[sqlfluff]\ndialect = ansi\n",
+        "warehouse/.sqlfluffignore": "old/\n",
+        "warehouse/.env": "API_TOKEN=secret\n",
+        "warehouse/a.sql": "select a from b\n",
+        "warehouse/b.sql.j2": "select {{ 1 }} from b\n",
+        "warehouse/c.DML": "insert into t values (1)\n",
+        "warehouse/sub/d.ddl": "create table t (a int)\n",
+        "warehouse/sub/e.bq": "select 1\n",
+        "warehouse/sub/f.pkb": "select 1\n",
+        "warehouse/notes.txt": "select 1\n",
+        "warehouse/old/o.dml": "select 1\n",
+        "warehouse/target/t.sql": "select 1\n",
+    }
+    for rel, text in tree.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    env = {"SQLFLUFF_SERVICE_URL": system.api}
+    done = run(client_bin, root, env, "submit", "warehouse", "--nofail")
+    assert done.returncode == 0, done.stderr
+    assert "sending 5 SQL file(s) from warehouse\n" in done.stderr  # old/ is not even walked
+    job_id = re.search(r"job (job-[0-9a-f-]+) accepted", done.stderr).group(1)
+    assert uploaded_names(system, job_id) == {
+        ".sqlfluff", ".sqlfluffignore", "a.sql", "b.sql.j2", "c.DML", "sub/d.ddl", "sub/e.bq"
+    }  # fmt: skip
+
+
+def shell(
+    command: str, cwd: Path, client_bin: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess:
+    """`command` as a CI runner runs a step: bash, stopping at the first failure, with only the
+    client's venv and the system's folders on PATH."""
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command],
+        cwd=cwd,
+        env={"PATH": f"{client_bin}:/usr/bin:/bin", "HOME": str(cwd), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def checkout(repo: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the repository, as a CI job checks it out, for the files it writes."""
+    shutil.copytree(repo, tmp_path / "checkout", symlinks=True)
+    return tmp_path / "checkout"
+
+
+def is_client_install(command: str) -> bool:
+    """A `pip install` of the client's folder of this repository (done here by `client_bin`)."""
+    return command.startswith("pip install ") and command.rstrip('"').endswith(
+        "sqlfluff-service.git#subdirectory=client"
+    )
+
+
+def test_the_github_actions_example_runs(system: System, client_bin: Path, checkout: Path) -> None:
+    workflow = doc_example("# .github/workflows/sql-lint.yml")
+    context = {"vars.SQLFLUFF_SERVICE_URL": system.api, "secrets.SQLFLUFF_SERVICE_KEY": ""}
+    outcomes: dict[str, subprocess.CompletedProcess] = {}
+    failed, uploaded = False, []
+    for step in workflow["jobs"]["sqlfluff"]["steps"]:
+        if failed and step.get("if") != "always()":
+            continue  # GitHub skips it after a failed step
+        if "uses" in step:
+            if step["uses"].startswith("github/codeql-action/upload-sarif@"):
+                uploaded.append(checkout / step["with"]["sarif_file"])
+            continue  # checkout and setup-python: the copied repository and client_bin
+        if is_client_install(step["run"]):
+            continue
+        env = {k: github_expressions(str(v), context) for k, v in step.get("env", {}).items()}
+        done = shell(step["run"], checkout, client_bin, env)
+        outcomes[step["name"]] = done
+        failed = failed or done.returncode != 0
+    annotate = outcomes["Lint (annotations on the pull request)"]
+    assert annotate.returncode == 1, annotate.stderr  # violations fail the check, as intended
+    lines = annotate.stdout.splitlines()
+    assert lines and all(GITHUB_COMMAND.match(line) for line in lines), annotate.stdout
+    assert any("file=warehouse/models/" in line for line in lines)
+    sarif_step = outcomes["SARIF for code scanning"]
+    assert sarif_step.returncode == 0, sarif_step.stderr
+    (sarif_file,) = uploaded
+    sarif = json.loads(sarif_file.read_text())
+    jsonschema.validate(sarif, sarif_schema())
+    check_github_sarif_limits(sarif)
+    results = sarif["runs"][0]["results"]
+    assert results and all(
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].startswith("warehouse/")
+        for r in results
+    )
+
+
+def test_the_gitlab_ci_example_runs(system: System, client_bin: Path, checkout: Path) -> None:
+    job = doc_example("# .gitlab-ci.yml")["sql-lint"]
+    # A project's CI/CD variable overrides the file's: here, the running service.
+    env = {**{k: str(v) for k, v in job["variables"].items()}, "SQLFLUFF_SERVICE_URL": system.api}
+    commands = [c for c in job["script"] if not is_client_install(c)]
+    assert len(commands) == len(job["script"]) - 1
+    results = [shell(c, checkout, client_bin, env) for c in commands]
+    assert [r.returncode for r in results] == [1], [r.stderr for r in results]
+    assert job["artifacts"]["when"] == "always"  # the report is kept though the job failed
+    report = json.loads((checkout / job["artifacts"]["reports"]["codequality"]).read_text())
+    jsonschema.validate(report, GITLAB_CODE_QUALITY_SCHEMA)
+    assert report and all(i["location"]["path"].startswith("warehouse/models/") for i in report)
+
+
+@pytest.mark.timeout(600)  # pre-commit builds the hook's venv (pip: the client, httpx, rich)
+def test_pre_commit_runs_the_hook_on_the_staged_files(
+    system: System, checkout: Path, tmp_path: Path
+) -> None:
+    """pre-commit itself, on a real git repository with the SQL staged, runs the hook of
+    docs/ci.md (the client from a copy of `client/` instead of the git URL): the hook's output
+    is `sqlfluff lint`'s for the same files, ignored files left out."""
+    hook = hook_definition("sqlfluff-service")
+    config = doc_example("# .pre-commit-config.yaml")
+    local = config["repos"][0]["hooks"][0]
+    same = ("id", "entry", "language", "files", "require_serial")
+    assert {k: local.get(k) for k in same} == {k: hook.get(k) for k in same}
+    assert hook.get("pass_filenames", True) and hook["require_serial"]
+    (dependency,) = local["additional_dependencies"]
+    assert dependency.startswith("sqlfluff-service-client @ git+")
+    assert dependency.endswith("#subdirectory=client")
+    source = tmp_path / "client"
+    shutil.copytree(REPO_ROOT / "client", source, ignore=shutil.ignore_patterns("*.egg-info"))
+    local["additional_dependencies"] = [f"sqlfluff-service-client @ {source.as_uri()}"]
+
+    shutil.rmtree(checkout / ".git")
+    (checkout / ".gitignore").write_text("target/\n.env\n")
+    (checkout / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    # Not the server's venv on PATH: the hook's `sqlfluff-service` is the one pre-commit installed.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SQLFLUFF_SERVICE_URL": system.api,
+           "PRE_COMMIT_HOME": str(tmp_path / "pre-commit")}  # fmt: skip
+    for git in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *git], cwd=checkout, env=env, check=True, timeout=60)
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=checkout, env=env,
+                            capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    names = [n for n in staged if re.search(hook["files"], n)]
+    assert "warehouse/scratch/wip.sql" in names and "warehouse/target/compiled/q01.sql" not in names
+
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "pre-commit"), "run", "--color", "never"],
+        cwd=checkout, env=env, capture_output=True, text=True, timeout=540,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr  # violations: the commit is refused
+    assert "sqlfluff (via sqlfluff-service)" in done.stdout and "Failed" in done.stdout
+    oracle = sqlfluff_lint(checkout, paths=tuple(names))
+    assert oracle.returncode == 1, oracle.stderr
+    expected = finding_lines(oracle.stdout)
+    assert expected and finding_lines(done.stdout) == expected, done.stdout
+    # What a .sqlfluffignore leaves out is left out for named files too, as by SQLFluff.
+    assert "wip.sql" not in done.stdout and "legacy_q02.sql" not in done.stdout
+
+
+def test_a_terminal_gets_a_progress_bar(
+    system: System, client_bin: Path, repo: Path, tmp_path: Path
+) -> None:
+    """On a terminal the wait shows rich's progress bar instead of the plain lines."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env = {**base, "SQLFLUFF_SERVICE_URL": system.api, "TERM": "xterm", "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    master, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [str(client_bin / "sqlfluff-service"), "submit", "warehouse", "--nofail",
+         "--write-output", str(tmp_path / "out.txt")],
+        cwd=repo, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the client closed the terminal (it exited)
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+        assert proc.wait(timeout=60) == 0, seen.decode(errors="replace")
+    shown = seen.decode(errors="replace")
+    assert "━" in shown and "\x1b[" in shown, shown  # the bar, drawn with control sequences
+    assert not re.search(r"job-[0-9a-f-]+: COMPLETED \d+/\d+ files", shown), shown
+    assert "COMPLETED: " in shown and (tmp_path / "out.txt").read_text().startswith("== [")

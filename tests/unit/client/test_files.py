@@ -1,5 +1,6 @@
-"""The client sends what `sqlfluff lint FOLDER` would lint (SQLFluff's own discovery is the
-oracle), plus config and ignore files; never VCS or build folders, secrets or other files."""
+"""The client sends what `sqlfluff lint FOLDER` (or `sqlfluff lint FILE ...`) would lint, with
+the `sql_file_exts` its configs set (SQLFluff's own config loader and discovery are the oracle),
+plus config and ignore files; never VCS or build folders, secrets or other files."""
 
 import io
 import os
@@ -7,8 +8,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from sqlfluff.core import FluffConfig
 from sqlfluff.core.linter.discovery import paths_from_path
-from sqlfluff_service_client import files
+from sqlfluff_service_client import configs, files
 
 TREE = {
     ".git/HEAD": "ref: refs/heads/main\n",
@@ -51,10 +53,27 @@ def make_tree(root: Path, tree: dict[str, str | None]) -> None:
         path.write_text(text)
 
 
-def sqlfluff_would_lint(root: Path) -> list[str]:
-    found = paths_from_path(str(root), working_path=str(root), target_file_exts=(".sql",))
+def sqlfluff_exts(root: Path) -> list[str]:
+    """`sql_file_exts` as `sqlfluff lint` run in `root` reads it (its root config)."""
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:
+        config = FluffConfig.from_root(overrides={"dialect": "ansi"})
+    finally:
+        os.chdir(cwd)
+    return str(config.get("sql_file_exts")).lower().split(",")
+
+
+def sqlfluff_would_lint(root: Path, *paths: str) -> list[str]:
+    exts = sqlfluff_exts(root)
+    found = [
+        p
+        for path in paths or (".",)
+        for p in paths_from_path(str(root / path), working_path=str(root), target_file_exts=exts)
+    ]
     rels = [Path(p).resolve().relative_to(root.resolve()).as_posix() for p in found]
-    return sorted(r for r in rels if not r.startswith(".git/"))
+    # The client never walks VCS and build folders (SQLFluff does).
+    return sorted(r for r in rels if not set(r.split("/")[:-1]) & files.SKIPPED_FOLDERS)
 
 
 def test_the_files_sent_are_the_files_sqlfluff_would_lint(tmp_path: Path) -> None:
@@ -127,3 +146,78 @@ def test_the_path_prefix_is_the_folder_from_the_git_root(tmp_path: Path) -> None
     assert files.path_prefix(tmp_path) == ""
     (tmp_path / "warehouse/models/a.sql").write_text("select 1\n")
     assert files.path_prefix(tmp_path / "warehouse/models/a.sql") == "warehouse/models"
+
+
+EXTS_TREE = {
+    "a.sql": "select 1\n",
+    "b.sql.j2": "select {{ 1 }}\n",
+    "c.dml": "insert into t values (1)\n",
+    "d.DDL": "create table t (a int)\n",
+    "e.pkb": "select 1\n",
+    "f.bq": "select 1\n",
+    "notes.txt": "select 1\n",
+    "sub/g.dml": "select 1\n",
+    "sub/h.j2": "select 1\n",
+}
+
+
+def test_sqlfluffs_default_extensions_are_the_clients() -> None:
+    default = FluffConfig(overrides={"dialect": "ansi"}).get("sql_file_exts")
+    assert configs.DEFAULT_SQL_FILE_EXTS == tuple(default.lower().split(","))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {".sqlfluff": "[sqlfluff]\nsql_file_exts = .sql,.bq,.DML\n"},
+        {"setup.cfg": "[sqlfluff]\nsql_file_exts = .j2\n"},
+        {"tox.ini": "[sqlfluff]\nsql_file_exts = .sql.j2\n",
+         ".sqlfluff": "[sqlfluff]\nsql_file_exts = .bq\n"},
+        {"pyproject.toml": '[tool.sqlfluff.core]\nsql_file_exts = ".ddl,.txt"\n',
+         ".sqlfluff": "[sqlfluff]\nsql_file_exts = .bq\n"},
+        {"pyproject.toml": '[tool.other]\nsql_file_exts = ".txt"\n'},
+        # Only the root's config decides the extensions, as in SQLFluff.
+        {"sub/.sqlfluff": "[sqlfluff]\nsql_file_exts = .j2\n"},
+    ],
+)  # fmt: skip
+def test_the_files_sent_have_the_extensions_sqlfluffs_configs_name(
+    tmp_path: Path, config: dict[str, str]
+) -> None:
+    make_tree(tmp_path, {**EXTS_TREE, **config})
+    selection = files.select_files(tmp_path)
+    assert sorted(selection.sql_files) == sqlfluff_would_lint(tmp_path)
+    assert set(config) <= set(selection.support_files) | {"pyproject.toml"}
+
+
+def test_a_repository_sends_every_sql_file_but_no_secret(tmp_path: Path) -> None:
+    hidden = {".git/x.dml": "s\n", "target/run/y.sql.j2": "s\n", "secrets/.env.ddl.bak": "x\n"}
+    make_tree(tmp_path, {**TREE, **EXTS_TREE, **hidden})
+    selection = files.select_files(tmp_path)
+    assert sorted(selection.sql_files) == sqlfluff_would_lint(tmp_path)
+    assert {"b.sql.j2", "c.dml", "d.DDL", "e.pkb", "sub/g.dml"} <= set(selection.sql_files)
+    with zipfile.ZipFile(io.BytesIO(files.zip_selection(tmp_path, selection))) as archive:
+        names = set(archive.namelist())
+    assert not {n for n in names if n.startswith((".git/", "target/", "secrets/"))}
+    assert not {"notes.txt", "f.bq", ".env", "id_rsa"} & names
+
+
+def test_pyproject_is_read_by_hand_without_tomllib() -> None:
+    text = (
+        '[tool.sqlfluff.templater]\nsql_file_exts = ".no"\n'
+        '[tool.sqlfluff.core]\ndialect = "ansi"\nsql_file_exts = [".sql", ".dml"]\n'
+        "ignore_paths = 'gen,old.sql'\n"
+    )
+    assert configs._simple_toml_core_value(text, "sql_file_exts") == [".sql", ".dml"]
+    assert configs._simple_toml_core_value(text, "ignore_paths") == "gen,old.sql"
+    assert configs._simple_toml_core_value(text, "rules") is None
+
+
+def test_named_files_are_taken_as_sqlfluff_lint_takes_them(tmp_path: Path) -> None:
+    make_tree(tmp_path, {**TREE, **EXTS_TREE})
+    named = ["a.sql", "b.tmp.sql", "c.dml", "notes.txt", "models/staging/legacy_old.sql",
+             "models/staging/legacy_keep.sql", "models/marts/old.sql", "models/marts"]  # fmt: skip
+    selection = files.select_paths(tmp_path, [tmp_path / p for p in named])
+    assert sorted(selection.sql_files) == sqlfluff_would_lint(tmp_path, *named)
+    assert {".sqlfluff", ".sqlfluffignore", "models/staging/.sqlfluffignore",
+            "models/marts/.sqlfluff"} <= set(selection.support_files)  # fmt: skip
