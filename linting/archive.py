@@ -181,8 +181,10 @@ def _name_problem(name: str) -> str | None:
 class _Extractor:
     """One pass over the entries, keeping the names claimed so far and the bytes inflated."""
 
-    def __init__(self, f: BinaryIO, dest: Path, limits: ArchiveLimits) -> None:
-        self.f, self.dest, self.limits = f, dest, limits
+    def __init__(
+        self, f: BinaryIO, dest: Path, limits: ArchiveLimits, sql_exts: tuple[str, ...]
+    ) -> None:
+        self.f, self.dest, self.limits, self.sql_exts = f, dest, limits, sql_exts
         self.result = Expansion()
         self.spent, self.exhausted = 0, False
         self.files: dict[str, str] = {}  # folded name -> name, of every entry we set out to write
@@ -194,7 +196,7 @@ class _Extractor:
         if name.endswith("/"):
             return  # a folder entry: folders are made as the files in them need them
         kind = _KINDS.get(name.rsplit("/", 1)[-1], "")  # "" for SQL
-        if not kind and not name.lower().endswith(".sql"):
+        if not kind and not name.lower().endswith(self.sql_exts):
             self.result.ignored_count += 1
             return
         reason = problem or _name_problem(name)
@@ -270,8 +272,11 @@ class _Extractor:
         return shown
 
 
-def extract_archive(archive: Path, dest: Path, limits: ArchiveLimits) -> Expansion:
-    """Expand the `.sql`, SQLFluff config and ignore files of `archive` under `dest`, safely.
+def extract_archive(
+    archive: Path, dest: Path, limits: ArchiveLimits, sql_exts: tuple[str, ...] = (".sql",)
+) -> Expansion:
+    """Expand the SQL files (names ending with one of `sql_exts`, lower case), SQLFluff config
+    and ignore files of `archive` under `dest`, safely.
 
     A bad entry is rejected with its reason (printable name -> reason, never a path of this
     machine): one past `max_file_bytes` (inflating stops at its cap + 1st byte), every SQL entry
@@ -293,7 +298,7 @@ def extract_archive(archive: Path, dest: Path, limits: ArchiveLimits) -> Expansi
         elif dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
-        extractor = _Extractor(f, dest, limits)
+        extractor = _Extractor(f, dest, limits, sql_exts)
         for index, entry in enumerate(entries):
             extractor.add(index, entry)
     extractor.result.sql_files.sort()  # configs and ignore files stay in archive order

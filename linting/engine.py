@@ -204,6 +204,24 @@ class _FolderConfigs:
         return config
 
 
+# SQLFluff's default `sql_file_exts` (its default_config.cfg).
+_DEFAULT_SQL_EXTS = (".sql", ".sql.j2", ".dml", ".ddl", ".pkb")
+
+
+def _lintable(overrides: dict[str, Any], source: str) -> dict[str, Any]:
+    """The overrides, letting SQLFluff lint `source` whatever its extension.
+
+    The job's files were chosen by SQLFluff's discovery with the archive's top config
+    (linting/sources.py), which may name more extensions (`sql_file_exts = .sql,.bteq`); here
+    that config is only a folder layer, and `lint_paths` would skip such a file. Files with a
+    default extension keep the overrides as they are (and their Linter and cache keys).
+    """
+    name = os.path.basename(source).lower()
+    if name.endswith(_DEFAULT_SQL_EXTS) or "," in name:
+        return overrides
+    return {**overrides, "sql_file_exts": "." + name.rsplit(".", 1)[-1] if "." in name else name}
+
+
 def lint_file(request: LintRequest) -> FileOutcome:
     """Lint one file in this process and write its result JSON (docs/api.md, Results), and with
     `fix_dir` its fixed text and diff (as `sqlfluff fix` would write it).
@@ -220,7 +238,7 @@ def lint_file(request: LintRequest) -> FileOutcome:
                 f"file is {size} bytes, over the limit of {request.max_bytes} bytes "
                 "(LINT_MAX_FILE_BYTES)",
             )
-        overrides_json = json.dumps(request.overrides, sort_keys=True)
+        overrides_json = json.dumps(_lintable(request.overrides, request.source), sort_keys=True)
         linter = _linter(overrides_json, request.extra_config)
         # One file at a time in this process: the request's bounds hold for this lint.
         linter.job_root = Path(request.job_root) if request.job_root else None

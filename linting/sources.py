@@ -11,9 +11,12 @@ from db.models import SubmissionType
 from linting import storage
 from linting.archive import ArchiveLimits, extract_archive
 from linting.errors import BadArchive
-from linting.options import refused_configs
+from linting.options import job_config_path, refused_configs
 
 logger = logging.getLogger(__name__)
+
+# SQLFluff's own default (its default_config.cfg), where no config file sets it.
+DEFAULT_SQL_FILE_EXTS = ".sql,.sql.j2,.dml,.ddl,.pkb"
 
 
 def collect_files(
@@ -30,26 +33,37 @@ def collect_files(
         return [queries.tasks.NewTask(source_path, storage.INLINE_SQL_NAME)], 0
     archive = storage.resolve_under_root(root, source_path)
     extracted = storage.extracted_dir(job_id)
-    expansion = extract_archive(
-        archive,
-        root / extracted,
-        ArchiveLimits(
-            max_entries=settings.ZIP_MAX_ENTRIES,
-            max_total_bytes=settings.ZIP_MAX_TOTAL_BYTES,
-            max_file_bytes=settings.LINT_MAX_FILE_BYTES,
-        ),
+    limits = ArchiveLimits(
+        max_entries=settings.ZIP_MAX_ENTRIES,
+        max_total_bytes=settings.ZIP_MAX_TOTAL_BYTES,
+        max_file_bytes=settings.LINT_MAX_FILE_BYTES,
     )
-    # A config the policy refuses fails the files beneath it, not the whole job.
+    job_config = root / job_config_path(job_id)
+    extra = job_config if job_config.is_file() else None
+    # The files SQLFluff lints are named by `sql_file_exts` of the root config, which config
+    # files at the archive's top may set: extract with what is known before, then again in
+    # the rare case those files name more.
+    first = sql_file_exts(root / storage.job_dir(job_id), extra)
+    expansion = extract_archive(archive, root / extracted, limits, first)
+    # A config the policy refuses fails the files beneath it, not the whole job. Config files
+    # are extracted whatever `sql_file_exts` says, so a second extraction finds the same.
     refused = refused_configs(root / extracted, expansion.config_files)
+    exts = first
+    if expansion.config_files:
+        exts = sql_file_exts(root / extracted, extra, refused)
+        if not set(exts) <= set(first):
+            expansion = extract_archive(archive, root / extracted, limits, first + exts)
     rejected = dict(expansion.rejected)
     # What `.sqlfluffignore` files (and `ignore_paths` of configs) exclude is not linted, as
     # with `sqlfluff lint`, and is counted with the other ignored files.
     lintable = (
-        _not_ignored(root / extracted) if expansion.ignore_files or expansion.config_files else None
+        _not_ignored(root / extracted, exts)
+        if expansion.ignore_files or expansion.config_files
+        else None
     )
     ignored = [n for n in expansion.sql_files if lintable is not None and n not in lintable]
     if ignored:
-        logger.info("%d file(s) left out by .sqlfluffignore", len(ignored))
+        logger.info("%d file(s) left out by .sqlfluffignore or sql_file_exts", len(ignored))
         expansion.sql_files = [n for n in expansion.sql_files if n not in set(ignored)]
         expansion.ignored_count += len(ignored)
     for name in expansion.sql_files:
@@ -67,13 +81,36 @@ def collect_files(
     ]
     if not files:
         raise BadArchive(
-            f"archive holds no .sql files ({expansion.ignored_count} other files ignored)"
+            f"archive holds no SQL files: none named {', '.join(exts)} (SQLFluff's "
+            f"sql_file_exts; {expansion.ignored_count} other files ignored)"
         )
     return files, expansion.ignored_count
 
 
-def _not_ignored(folder: Path) -> set[str]:
-    """The `.sql` files under `folder` SQLFluff's own discovery lints (its ignore logic).
+def sql_file_exts(
+    folder: Path, extra_config: Path | None, refused: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """SQLFluff's `sql_file_exts` for `sqlfluff lint` run in `folder` (its config files and
+    those above it, then the job's config), lower case, as SQLFluff compares them. A refused
+    config at the top is not read (its files are not linted anyway): the defaults stand."""
+    from sqlfluff.core.config.loader import load_config_up_to_path
+
+    if refused and any(PurePosixPath(c).parent == PurePosixPath(".") for c in refused):
+        extra_config, folder = None, folder.parent
+    try:
+        core = load_config_up_to_path(
+            str(folder), extra_config_path=str(extra_config) if extra_config else None
+        ).get("core", {})
+    except Exception as exc:  # noqa: BLE001 - an unreadable config is reported where it is used
+        logger.info("sql_file_exts not read (%s); using SQLFluff's default", exc)
+        core = {}
+    value = core.get("sql_file_exts") or DEFAULT_SQL_FILE_EXTS
+    exts = [e.strip().lower() for e in str(value).split(",") if e.strip()]
+    return tuple(exts) or (".sql",)
+
+
+def _not_ignored(folder: Path, exts: tuple[str, ...]) -> set[str]:
+    """The SQL files under `folder` SQLFluff's own discovery lints (its ignore logic).
 
     Raises:
         BadArchive: an ignore file SQLFluff cannot read.
@@ -82,7 +119,7 @@ def _not_ignored(folder: Path) -> set[str]:
     from sqlfluff.core.linter.discovery import paths_from_path
 
     try:
-        found = paths_from_path(str(folder), working_path=str(folder), target_file_exts=(".sql",))
+        found = paths_from_path(str(folder), working_path=str(folder), target_file_exts=exts)
     except SQLFluffUserError as exc:
         raise BadArchive(f"cannot read an ignore file: {exc}") from None
     return {Path(p).relative_to(folder).as_posix() for p in found}

@@ -93,7 +93,11 @@ def test_hostile_archive(
 @pytest.mark.parametrize(
     ("entries", "reason"),
     [
-        ({"README.md": b"x", "a.csv": b"1"}, "archive holds no .sql files (2 other files ignored)"),
+        (
+            {"README.md": b"x", "a.csv": b"1"},
+            "archive holds no SQL files: none named .sql, .sql.j2, .dml, .ddl, .pkb (SQLFluff's "
+            "sql_file_exts; 2 other files ignored)",
+        ),
     ],
     ids=["no-sql"],
 )

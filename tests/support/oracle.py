@@ -109,3 +109,17 @@ def _lint(files: list[Path], flags: list[str], workdir: Path) -> dict[str, list[
     missing = {str(f.resolve()) for f in files} - set(by_path)
     assert not missing, f"the CLI reported nothing for {sorted(missing)[:5]}"
     return by_path
+
+
+def cli_tree_violations(tree: Path, flags: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Violations per absolute path of `sqlfluff lint .` run at the top of `tree`, as a team
+    runs it in its repository: which files are linted is SQLFluff's own choice there."""
+    proc = subprocess.run(
+        [str(SQLFLUFF), "lint", "--format", "json", *flags, "."],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode in (0, 1), f"sqlfluff CLI failed: {proc.stderr[-2000:]}"
+    return {str((tree / r["filepath"]).resolve()): r["violations"] for r in json.loads(proc.stdout)}
