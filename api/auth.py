@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings, get_settings
 from db import queries
-from db.models import LintingJob
+from db.models import JobTombstone, LintingJob
 from services.keys import hash_key, key_id_of
 
 
@@ -28,7 +28,7 @@ class Caller:
     key_id: str | None = None
     is_admin: bool = False
 
-    def may_read(self, job: LintingJob) -> bool:
+    def may_read(self, job: LintingJob | JobTombstone) -> bool:
         return self.key_id is None or self.is_admin or job.api_key_id == self.key_id
 
     @property

@@ -217,6 +217,34 @@ class CallbackSettings(BaseSettings):
     )
 
 
+class RetentionSettings(BaseSettings):
+    """What the scheduled `cleanup` flow removes (flows/cleanup.py). Off by default: nothing
+    expires and the result cache is not bounded, as before retention existed."""
+
+    RETENTION_DAYS: float = Field(
+        default=0,
+        ge=0,
+        description="Ended jobs untouched this many days are removed (folders, rows, "
+        "violations; a tombstone answers 410); 0: kept for ever.",
+    )
+    CACHE_MAX_BYTES: int = Field(
+        default=0,
+        ge=0,
+        description="Most bytes the result cache may hold; the least recently used entries past "
+        "it are evicted by cleanup; 0: unbounded.",
+    )
+    CLEANUP_CRON: str = Field(
+        default="30 3 * * *",
+        description="Cron schedule (UTC) of the cleanup deployment; empty: on demand only.",
+    )
+    CLEANUP_BATCH_SIZE: int = Field(
+        default=200, ge=1, le=10_000, description="Jobs removed per transaction by cleanup."
+    )
+    CLEANUP_DEPLOYMENT: str = Field(
+        default="cleanup/cleanup", description="flow-name/deployment-name of the cleanup."
+    )
+
+
 class OperationSettings(BaseSettings):
     """Logs, and the one-host run of `make up` (deployments/up.py)."""
 
@@ -238,7 +266,13 @@ class OperationSettings(BaseSettings):
 
 
 class Settings(
-    StorageSettings, LintSettings, FlowSettings, ApiSettings, CallbackSettings, OperationSettings
+    StorageSettings,
+    LintSettings,
+    FlowSettings,
+    ApiSettings,
+    CallbackSettings,
+    RetentionSettings,
+    OperationSettings,
 ):
     """Settings of every process; defaults are the embedded one-host setup. Grouped per
     subsystem above; every field keeps its flat environment variable name."""

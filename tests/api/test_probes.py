@@ -6,12 +6,14 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
 from db.schema import code_heads
+from tests.support.databases import alembic_config
 
 OK = {"status": "ok"}
 
@@ -23,25 +25,29 @@ def test_all_probes_pass_on_a_ready_instance(client: TestClient) -> None:
 
 
 @pytest.fixture
-def schema_behind(session_maker: sessionmaker[Session]) -> Iterator[str]:
+def schema_behind(session_maker: sessionmaker[Session]) -> Iterator[tuple[str, str]]:
     """The database stamped one revision back, as after deploying new code before migrating;
     restored afterwards (the test database is the session's)."""
     (head,) = code_heads()
+    previous = ScriptDirectory.from_config(alembic_config("")).get_revision(head).down_revision
     with session_maker.begin() as s:
-        s.execute(text("UPDATE alembic_version SET version_num = 'fa519e823530'"))
+        s.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": previous})
     try:
-        yield head
+        yield previous, head
     finally:
         with session_maker.begin() as s:
             s.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
 
 
-def test_readyz_refuses_a_schema_behind_the_code(client: TestClient, schema_behind: str) -> None:
+def test_readyz_refuses_a_schema_behind_the_code(
+    client: TestClient, schema_behind: tuple[str, str]
+) -> None:
+    previous, head = schema_behind
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"] == (
-        f"database: schema at fa519e823530, this code needs {schema_behind} (run the migrations)"
+        f"database: schema at {previous}, this code needs {head} (run the migrations)"
     )
     assert client.get("/livez").status_code == 200  # restarting would not mend it
 
