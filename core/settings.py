@@ -145,12 +145,18 @@ class FlowSettings(BaseSettings):
     )
     RELINT_CRON: str = Field(
         default="",
-        description="Cron schedule of the bulk re-lint, e.g. '0 3 * * *'; empty: on demand only.",
+        description="Cron schedule (UTC) of the bulk re-lint, e.g. '0 3 * * *'; empty or off: "
+        "on demand only.",
     )
     RELINT_OLDER_THAN_HOURS: float = Field(
         default=24.0, ge=0, description="Scheduled re-lints take jobs at least this old."
     )
     RELINT_LIMIT: int = Field(default=50, ge=1, description="Jobs per scheduled re-lint.")
+    PREFECT_WORK_POOL: str = Field(
+        default="sqlfluff",
+        min_length=1,
+        description="Work pool of the production deployments and of prefect-worker.sh.",
+    )
 
 
 class ApiSettings(BaseSettings):
@@ -235,7 +241,7 @@ class RetentionSettings(BaseSettings):
     )
     CLEANUP_CRON: str = Field(
         default="30 3 * * *",
-        description="Cron schedule (UTC) of the cleanup deployment; empty: on demand only.",
+        description="Cron schedule (UTC) of the cleanup deployment; off: on demand only.",
     )
     CLEANUP_BATCH_SIZE: int = Field(
         default=200, ge=1, le=10_000, description="Jobs removed per transaction by cleanup."

@@ -1,5 +1,11 @@
-"""Serve the `lint-job` and `relint` deployments: registers them and runs their flow runs in
-subprocesses. `relint` runs on RELINT_CRON when set, and on demand from the UI or CLI.
+"""Serve the deployments of the embedded run: registers `lint-job`, `relint` and `cleanup` and
+runs their flow runs in subprocesses.
+
+The same deployments as production's `deployments/prefect.yaml` (`tests/api/test_deploy_kit.py`
+fails if the two drift): same names, entrypoints, tags and descriptions; schedules from the same
+settings (RELINT_CRON, CLEANUP_CRON; empty or "off": on demand only); no parameters, so each flow
+reads its settings (RELINT_LIMIT, RETENTION_DAYS...) from the environment of the process that
+runs it, here as in production.
 
 Run from the repository root (`python -m deployments.serve`); the entrypoint path is relative.
 Set PREFECT_RUNNER_POLL_FREQUENCY=1 for runs to start ~2 s after a trigger (10 s by default).
@@ -12,52 +18,84 @@ from pathlib import Path
 from prefect import serve
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
 
 from core.logging import configure_logging
 from core.settings import Settings, load_settings_or_exit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ENTRYPOINT = "deployments/entrypoints.py:lint_job"
-RELINT_ENTRYPOINT = "deployments/entrypoints.py:relint"
+TAGS = ["sqlfluff-service"]
+
+
+def checked_cron(name: str, value: str) -> str | None:
+    """A cron setting checked (exits naming it when invalid); None when empty or "off" (an
+    empty variable means the default, so "off" is how to switch a default schedule off)."""
+    if value.strip().lower() in ("", "off"):
+        return None
+    try:
+        CronSchedule(cron=value)
+    except ValueError as exc:
+        sys.stderr.write(f"invalid setting {name}: {exc}\n")
+        raise SystemExit(2) from None
+    return value
+
+
+def _deployment(
+    setting: str,
+    function: str,
+    description: str,
+    cron: str | None = None,
+    tags: tuple[str, ...] = (),
+) -> RunnerDeployment:
+    flow_name, deployment_name = setting.split("/", 1)
+    return RunnerDeployment.from_entrypoint(
+        f"deployments/entrypoints.py:{function}",
+        name=deployment_name,
+        flow_name=flow_name,
+        schedules=[Cron(cron, timezone="UTC")] if cron else None,
+        tags=[*TAGS, *tags],
+        description=description,
+    )
 
 
 def relint_deployment(settings: Settings) -> RunnerDeployment:
-    """The bulk re-lint, scheduled when RELINT_CRON is set (exits naming it when invalid)."""
-    if settings.RELINT_CRON:
-        try:
-            CronSchedule(cron=settings.RELINT_CRON)
-        except ValueError as exc:
-            sys.stderr.write(f"invalid setting RELINT_CRON: {exc}\n")
-            raise SystemExit(2) from None
-    flow_name, deployment_name = settings.RELINT_DEPLOYMENT.split("/", 1)
-    return RunnerDeployment.from_entrypoint(
-        RELINT_ENTRYPOINT,
-        name=deployment_name,
-        flow_name=flow_name,
-        cron=settings.RELINT_CRON or None,
-        parameters={
-            "older_than_hours": settings.RELINT_OLDER_THAN_HOURS,
-            "limit": settings.RELINT_LIMIT,
-        },
-        description="Re-lint stored SQL with the current SQLFluff and config "
-        "(docs/api.md, The flow).",
+    """The bulk re-lint, scheduled when RELINT_CRON is set."""
+    return _deployment(
+        settings.RELINT_DEPLOYMENT,
+        "relint",
+        "Re-lint stored SQL with the current SQLFluff and config (docs/api.md, The flow).",
+        checked_cron("RELINT_CRON", settings.RELINT_CRON),
+        ("relint",),
     )
+
+
+def deployments(settings: Settings) -> list[RunnerDeployment]:
+    """Every deployment of the service, as prefect.yaml defines them for production."""
+    return [
+        _deployment(
+            settings.LINT_DEPLOYMENT,
+            "lint_job",
+            "Lint every SQL file of one job (docs/api.md, The flow). Triggered by the API, one "
+            "run per job.",
+        ),
+        relint_deployment(settings),
+        _deployment(
+            settings.CLEANUP_DEPLOYMENT,
+            "cleanup",
+            "Retention: remove jobs ended over RETENTION_DAYS ago and evict the result cache "
+            "past CACHE_MAX_BYTES (docs/deployment.md, Retention).",
+            checked_cron("CLEANUP_CRON", settings.CLEANUP_CRON),
+            ("cleanup",),
+        ),
+    ]
 
 
 def main() -> None:
     settings = load_settings_or_exit()
     configure_logging(settings)
     os.chdir(REPO_ROOT)
-    flow_name, deployment_name = settings.LINT_DEPLOYMENT.split("/", 1)
-    deployment = RunnerDeployment.from_entrypoint(
-        ENTRYPOINT,
-        name=deployment_name,
-        flow_name=flow_name,
-        description="Lint every SQL file of one job (docs/api.md, The flow).",
-    )
     serve(
-        deployment,
-        relint_deployment(settings),
+        *deployments(settings),
         limit=settings.FLOW_RUN_LIMIT,
         print_starting_message=False,
     )
