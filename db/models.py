@@ -219,3 +219,15 @@ class JobTombstone(Base):
     expired_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     __table_args__ = (Index("ix_linting_job_tombstones_expired_at", "expired_at"),)
+
+
+class ServiceCounter(Base):
+    """A service-wide counter (GET /metrics' `*_total` and the lint-duration histogram), added to
+    in the transaction that records what it counts, so a scrape reads a few rows, not the tasks.
+    `label` is the one label's value ('' when the counter has none)."""
+
+    __tablename__ = "service_counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float] = mapped_column(Float(precision=53), default=0.0)
