@@ -136,6 +136,8 @@ def test_start_scripts_and_units() -> None:
         "dask-scheduler.sh",
         "dask-worker.sh",
         "migrate.sh",
+        "deploy.sh",
+        "prefect-server.sh",
     }
     for script in scripts:
         check = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
