@@ -32,12 +32,12 @@ def test_library_console_handlers_become_json_lines(
     logging.getLogger("prefect").handlers[:] = [elsewhere]
     configure_logging(Settings(LOG_FORMAT="json"))
     dask.warning("worker %s lost", "w-1")
-    logging.getLogger("prefect.flow_runs").warning("run crashed")
+    logging.getLogger("prefect.client").warning("run crashed")
     logging.getLogger("some.library").warning("via the root")
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(r["logger"], r["msg"]) for r in lines] == [
         ("distributed", "worker w-1 lost"),
-        ("prefect.flow_runs", "run crashed"),
+        ("prefect.client", "run crashed"),
         ("some.library", "via the root"),
     ]
     assert elsewhere in logging.getLogger("prefect").handlers
