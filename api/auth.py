@@ -2,9 +2,9 @@
 
 A key is `sfs_<key_id>_<secret>`; only its SHA-256 is stored, with its public `key_id`. It is
 sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`. With keys required, every route but
-/health, /metrics and the docs needs one (401); a job belongs to the key that submitted it, and
-only that key or an admin key may read or act on it (403). A key sent while keys are optional is
-still checked and recorded on the jobs it submits.
+the probes (/health, /livez, /readyz), /metrics and the docs needs one (401); a job belongs to
+the key that submitted it, and only that key or an admin key may read or act on it (403). A key
+sent while keys are optional is still checked and recorded on the jobs it submits.
 """
 
 import hmac
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings, get_settings
 from db import queries
-from db.models import LintingJob
+from db.models import JobTombstone, LintingJob
 from services.keys import hash_key, key_id_of
 
 
@@ -28,7 +28,7 @@ class Caller:
     key_id: str | None = None
     is_admin: bool = False
 
-    def may_read(self, job: LintingJob) -> bool:
+    def may_read(self, job: LintingJob | JobTombstone) -> bool:
         return self.key_id is None or self.is_admin or job.api_key_id == self.key_id
 
     @property

@@ -22,9 +22,14 @@ SessionsDep = Annotated[sessionmaker[Session], Depends(_sessions)]
 
 
 def readable_job(job_id: str, sessions: SessionsDep, who: CallerDep) -> LintingJob:
-    """The job named in the path: 404 if there is none, 403 if it belongs to another API key."""
+    """The job named in the path: 404 if there is none, 410 if retention removed it, 403 if it
+    belongs to another API key."""
     with sessions() as session:
         job = queries.jobs.get_job(session, job_id)
+        tombstone = None if job else queries.retention.get_tombstone(session, job_id)
+    if tombstone is not None and who.may_read(tombstone):
+        expired = tombstone.expired_at.replace(microsecond=0).isoformat() + "Z"
+        raise HTTPException(410, f"Job expired at {expired}: its results were removed")
     if job is None:
         raise HTTPException(404, "Job not found")
     check_may_read(who, job)

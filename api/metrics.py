@@ -1,10 +1,17 @@
 """`GET /metrics` in Prometheus' text format.
 
-Job and task counts, queue depth, files per second and the lint duration histogram are read
-from the tables at scrape time (every API instance reports the same service-wide figures, so
-scrape one instance, or `max()` across them); HTTP request metrics are this process's own.
+Service-wide figures come from the tables at scrape time (every API instance reports the same,
+so scrape one instance, or `max()` across them): jobs by status and the queue depth (an index
+count), and counters kept as rows (`service_counters`) — files linted by status, violations
+found, the lint duration histogram — so a scrape never scans `linting_tasks`. Take rates with
+PromQL, e.g. `rate(sqlfluff_files_linted_total[5m])`.
+
+HTTP request metrics are the API's own. Under gunicorn's several workers each is one process:
+with PROMETHEUS_MULTIPROC_DIR set (deployments/bin/api.sh) every worker writes its counts there
+and a scrape, whichever worker answers, sums them (prometheus_client's multiprocess mode).
 """
 
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -15,13 +22,27 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import queries
-from db.models import JobStatus, utcnow
+from db.models import JobStatus
+from db.queries.counters import (
+    FILES_LINTED,
+    LINT_SECONDS_BUCKET,
+    LINT_SECONDS_BUCKETS,
+    LINT_SECONDS_COUNT,
+    LINT_SECONDS_SUM,
+    VIOLATIONS,
+)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -30,41 +51,43 @@ class ServiceCollector(Collector):
     def __init__(self, sessions: Callable[[], sessionmaker[Session]]) -> None:
         self._sessions = sessions
 
-    def collect(self) -> Iterator[GaugeMetricFamily | HistogramMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         with self._sessions()() as session:
-            counts = queries.metrics.service_counts(session, utcnow())
+            counts = queries.metrics.service_counts(session)
         jobs = GaugeMetricFamily("sqlfluff_jobs", "Jobs by status.", labels=["status"])
         for status, n in counts.jobs.items():
             jobs.add_metric([status.value], n)
         yield jobs
-        tasks = GaugeMetricFamily("sqlfluff_tasks", "Tasks (files) by status.", labels=["status"])
-        for task_status, n in counts.tasks.items():
-            tasks.add_metric([task_status.value], n)
-        yield tasks
         yield GaugeMetricFamily(
             "sqlfluff_queue_depth",
             "Jobs accepted but not started yet.",
             value=counts.jobs[JobStatus.ACCEPTED],
         )
-        yield GaugeMetricFamily(
-            "sqlfluff_files_per_second",
-            "Files finished per second over the last minute.",
-            value=counts.finished_last_minute / 60,
+        c = counts.counters
+        files = CounterMetricFamily(
+            "sqlfluff_files_linted", "Files linted, by final status.", labels=["status"]
         )
-        buckets = [(str(bound), n) for bound, n in counts.lint_buckets]
-        buckets.append(("+Inf", counts.lint_count))
+        for status in ("SUCCESS", "FAILURE"):
+            files.add_metric([status], c.get((FILES_LINTED, status), 0.0))
+        yield files
+        yield CounterMetricFamily(
+            "sqlfluff_violations", "Violations found.", value=c.get((VIOLATIONS, ""), 0.0)
+        )
+        buckets = [
+            (str(b), c.get((LINT_SECONDS_BUCKET, str(b)), 0.0)) for b in LINT_SECONDS_BUCKETS
+        ]
+        buckets.append(("+Inf", c.get((LINT_SECONDS_COUNT, ""), 0.0)))
         yield HistogramMetricFamily(
             "sqlfluff_lint_duration_seconds",
-            "Time to lint one file (all files linted so far).",
+            "Time to lint one file.",
             buckets=buckets,
-            sum_value=counts.lint_sum,
+            sum_value=c.get((LINT_SECONDS_SUM, ""), 0.0),
         )
 
 
 def install(app: FastAPI) -> None:
     """Add the HTTP middleware and the /metrics route, with a registry of this app's own."""
     registry = CollectorRegistry()
-    registry.register(ServiceCollector(lambda: app.state.sessions))
     requests = Counter(
         "http_requests",
         "HTTP requests by method, route and status.",
@@ -77,6 +100,17 @@ def install(app: FastAPI) -> None:
         ["method", "route"],
         registry=registry,
     )
+    service = ServiceCollector(lambda: app.state.sessions)
+    registry.register(service)
+
+    def exposition() -> bytes:
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(registry)
+        # Every worker's HTTP counts, summed from the directory, plus the service's figures.
+        scrape = CollectorRegistry()
+        multiprocess.MultiProcessCollector(scrape)
+        scrape.register(service)
+        return generate_latest(scrape)
 
     @app.middleware("http")
     async def observe(
@@ -96,4 +130,4 @@ def install(app: FastAPI) -> None:
     @app.get("/metrics", tags=["health"], response_class=Response)
     def metrics() -> Response:
         """Prometheus metrics (open, like /health)."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -2,8 +2,11 @@
 
 Each entry point calls `configure_logging(settings)`: the API, the serve process, every flow
 run (deployments/entrypoints.py), Dask workers (flows/worker_preload.py) and lint children.
-Every room's loggers (`OUR_LOGGERS`) get one handler on stderr; Prefect keeps its own handlers
-(PREFECT_LOGGING_EXTRA_LOGGERS also sends `flows`, `linting` and `db` records to the Prefect UI).
+Every room's loggers (`OUR_LOGGERS`) get one handler on stderr; so do the libraries' loggers that
+write to the console (`LIBRARY_LOGGERS`: gunicorn, uvicorn, Prefect, Dask) and the root logger,
+in place of their console handlers, so one process writes one format. Handlers that send
+elsewhere stay: Prefect's to its API (PREFECT_LOGGING_EXTRA_LOGGERS also sends `flows`, `linting`
+and `db` records to the Prefect UI), files. Prefect and Dask keep their own levels.
 `job_id`, `task_id` and `flow_run_id` come from `extra=` or from `log_context(...)`.
 """
 
@@ -19,6 +22,15 @@ from core.settings import Settings
 
 CONTEXT_FIELDS = ("job_id", "task_id", "flow_run_id", "task_run_id")
 OUR_LOGGERS = ("api", "services", "flows", "linting", "db", "core", "deployments", "client")
+LIBRARY_LOGGERS = (
+    "gunicorn.error",
+    "gunicorn.access",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "prefect",
+    "distributed",
+)
 _context: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
     "log_context", default=()
 )
@@ -72,6 +84,14 @@ class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler this module installed, so configuring twice replaces it."""
 
 
+def _writes_to_console(handler: logging.Handler) -> bool:
+    return isinstance(handler, _OurHandler) or (
+        type(handler) is not logging.FileHandler
+        and isinstance(handler, logging.StreamHandler)
+        and getattr(handler, "stream", None) in (sys.stderr, sys.stdout)
+    )
+
+
 def configure_logging(settings: Settings) -> None:
     handler = _OurHandler(sys.stderr)
     handler.addFilter(ContextFilter())
@@ -84,3 +104,12 @@ def configure_logging(settings: Settings) -> None:
         log.handlers[:] = [h for h in log.handlers if not isinstance(h, _OurHandler)] + [handler]
         log.setLevel(settings.LOG_LEVEL)
         log.propagate = False
+    for name in (*LIBRARY_LOGGERS, ""):  # "": the root logger, for every other library
+        log = logging.getLogger(name)
+        log.handlers[:] = [h for h in log.handlers if not _writes_to_console(h)] + [handler]
+        if name:
+            log.propagate = False
+        if name.startswith(("gunicorn", "uvicorn")):
+            # The API server's own lines (start, access): Prefect's logging setup leaves them
+            # at its server level (WARNING), which would drop every access line.
+            log.setLevel(settings.LOG_LEVEL)

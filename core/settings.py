@@ -145,12 +145,18 @@ class FlowSettings(BaseSettings):
     )
     RELINT_CRON: str = Field(
         default="",
-        description="Cron schedule of the bulk re-lint, e.g. '0 3 * * *'; empty: on demand only.",
+        description="Cron schedule (UTC) of the bulk re-lint, e.g. '0 3 * * *'; empty or off: "
+        "on demand only.",
     )
     RELINT_OLDER_THAN_HOURS: float = Field(
         default=24.0, ge=0, description="Scheduled re-lints take jobs at least this old."
     )
     RELINT_LIMIT: int = Field(default=50, ge=1, description="Jobs per scheduled re-lint.")
+    PREFECT_WORK_POOL: str = Field(
+        default="sqlfluff",
+        min_length=1,
+        description="Work pool of the production deployments and of prefect-worker.sh.",
+    )
 
 
 class ApiSettings(BaseSettings):
@@ -217,6 +223,34 @@ class CallbackSettings(BaseSettings):
     )
 
 
+class RetentionSettings(BaseSettings):
+    """What the scheduled `cleanup` flow removes (flows/cleanup.py). Off by default: nothing
+    expires and the result cache is not bounded, as before retention existed."""
+
+    RETENTION_DAYS: float = Field(
+        default=0,
+        ge=0,
+        description="Ended jobs untouched this many days are removed (folders, rows, "
+        "violations; a tombstone answers 410); 0: kept for ever.",
+    )
+    CACHE_MAX_BYTES: int = Field(
+        default=0,
+        ge=0,
+        description="Most bytes the result cache may hold; the least recently used entries past "
+        "it are evicted by cleanup; 0: unbounded.",
+    )
+    CLEANUP_CRON: str = Field(
+        default="30 3 * * *",
+        description="Cron schedule (UTC) of the cleanup deployment; off: on demand only.",
+    )
+    CLEANUP_BATCH_SIZE: int = Field(
+        default=200, ge=1, le=10_000, description="Jobs removed per transaction by cleanup."
+    )
+    CLEANUP_DEPLOYMENT: str = Field(
+        default="cleanup/cleanup", description="flow-name/deployment-name of the cleanup."
+    )
+
+
 class OperationSettings(BaseSettings):
     """Logs, and the one-host run of `make up` (deployments/up.py)."""
 
@@ -245,7 +279,13 @@ class OperationSettings(BaseSettings):
 
 
 class Settings(
-    StorageSettings, LintSettings, FlowSettings, ApiSettings, CallbackSettings, OperationSettings
+    StorageSettings,
+    LintSettings,
+    FlowSettings,
+    ApiSettings,
+    CallbackSettings,
+    RetentionSettings,
+    OperationSettings,
 ):
     """Settings of every process; defaults are the embedded one-host setup. Grouped per
     subsystem above; every field keeps its flat environment variable name."""

@@ -1,6 +1,7 @@
 """Engines and sessionmakers: one engine per process, created lazily, never pickled to a task."""
 
 from functools import cache
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -16,6 +17,10 @@ def make_engine(url: str) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            # SQLite creates the file but not its folder: on a fresh clone with the share
+            # elsewhere nothing else has made DATA_DIR yet ("unable to open database file").
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

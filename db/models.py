@@ -205,3 +205,29 @@ class ApiKey(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class JobTombstone(Base):
+    """What is left of a job the `cleanup` flow removed after RETENTION_DAYS: enough to answer
+    `GET /jobs/{id}` with 410 and when it expired (and to whom: its API key)."""
+
+    __tablename__ = "linting_job_tombstones"
+
+    job_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expired_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    __table_args__ = (Index("ix_linting_job_tombstones_expired_at", "expired_at"),)
+
+
+class ServiceCounter(Base):
+    """A service-wide counter (GET /metrics' `*_total` and the lint-duration histogram), added to
+    in the transaction that records what it counts, so a scrape reads a few rows, not the tasks.
+    `label` is the one label's value ('' when the counter has none)."""
+
+    __tablename__ = "service_counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float] = mapped_column(Float(precision=53), default=0.0)

@@ -6,6 +6,7 @@ every flow run, with the environment of the serve/worker process.
 
 from core.logging import configure_logging
 from core.settings import load_settings_or_exit
+from flows.cleanup import cleanup
 from flows.lint_job import lint_job as _lint_job
 from flows.relint import relint
 from flows.runner import task_runner
@@ -14,4 +15,4 @@ _settings = load_settings_or_exit()
 configure_logging(_settings)
 lint_job = _lint_job.with_options(task_runner=task_runner(_settings))
 
-__all__ = ["lint_job", "relint"]
+__all__ = ["cleanup", "lint_job", "relint"]

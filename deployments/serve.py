@@ -1,63 +1,98 @@
-"""Serve the `lint-job` and `relint` deployments: registers them and runs their flow runs, each
-in its own process forked from a warm fork server (flows/warm_start.py). `relint` runs on
-RELINT_CRON when set, and on demand from the UI or CLI.
+"""Serve the deployments of the embedded run: registers `lint-job`, `relint` and `cleanup` and
+runs their flow runs, each in its own process forked from a warm fork server
+(flows/warm_start.py).
 
-Run from the repository root (`python -m deployments.serve`); entrypoints are relative to it.
-The runner asks Prefect for scheduled runs every FLOW_RUN_POLL_SECONDS.
+The same deployments as production's `deployments/prefect.yaml` (`tests/api/test_deploy_kit.py`
+fails if the two drift): same names, entrypoints, tags and descriptions; schedules from the same
+settings (RELINT_CRON, CLEANUP_CRON; empty or "off": on demand only); no parameters, so each flow
+reads its settings (RELINT_LIMIT, RETENTION_DAYS...) from the environment of the process that
+runs it, here as in production.
+
+Run from the repository root (`python -m deployments.serve`); the entrypoint path is relative.
+The runner asks Prefect for runs to start every FLOW_RUN_POLL_SECONDS.
 """
 
 import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import TerminationSignal
 from prefect.runner import Runner
+from prefect.schedules import Cron
 
 from core.logging import configure_logging
 from core.settings import Settings, load_settings_or_exit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TAGS = ["sqlfluff-service"]
 # Imported once by the fork server, so that no flow run imports them again.
 WARM_MODULES = ["deployments.entrypoints"]
 
 
-def lint_job_options(settings: Settings) -> dict[str, Any]:
-    """How the `lint-job` deployment is registered (Runner.add_flow's arguments)."""
-    return {
-        "name": settings.LINT_DEPLOYMENT.split("/", 1)[1],
-        "description": "Lint every SQL file of one job (docs/api.md, The flow).",
-    }
+def checked_cron(name: str, value: str) -> str | None:
+    """A cron setting checked (exits naming it when invalid); None when empty or "off" (an
+    empty variable means the default, so "off" is how to switch a default schedule off)."""
+    if value.strip().lower() in ("", "off"):
+        return None
+    try:
+        CronSchedule(cron=value)
+    except ValueError as exc:
+        sys.stderr.write(f"invalid setting {name}: {exc}\n")
+        raise SystemExit(2) from None
+    return value
 
 
-def relint_options(settings: Settings) -> dict[str, Any]:
-    """The bulk re-lint, scheduled when RELINT_CRON is set (exits naming it when invalid)."""
-    if settings.RELINT_CRON:
-        try:
-            CronSchedule(cron=settings.RELINT_CRON)
-        except ValueError as exc:
-            sys.stderr.write(f"invalid setting RELINT_CRON: {exc}\n")
-            raise SystemExit(2) from None
-    return {
-        "name": settings.RELINT_DEPLOYMENT.split("/", 1)[1],
-        "cron": settings.RELINT_CRON or None,
-        "parameters": {
-            "older_than_hours": settings.RELINT_OLDER_THAN_HOURS,
-            "limit": settings.RELINT_LIMIT,
-        },
-        "description": "Re-lint stored SQL with the current SQLFluff and config "
-        "(docs/api.md, The flow).",
-    }
+def _deployment(
+    setting: str,
+    function: str,
+    description: str,
+    cron: str | None = None,
+    tags: tuple[str, ...] = (),
+) -> RunnerDeployment:
+    flow_name, deployment_name = setting.split("/", 1)
+    return RunnerDeployment.from_entrypoint(
+        f"deployments/entrypoints.py:{function}",
+        name=deployment_name,
+        flow_name=flow_name,
+        schedules=[Cron(cron, timezone="UTC")] if cron else None,
+        tags=[*TAGS, *tags],
+        description=description,
+    )
 
 
 def relint_deployment(settings: Settings) -> RunnerDeployment:
-    """The re-lint deployment as it is registered (for inspection; `main` registers it)."""
-    from flows.relint import relint
+    """The bulk re-lint, scheduled when RELINT_CRON is set."""
+    return _deployment(
+        settings.RELINT_DEPLOYMENT,
+        "relint",
+        "Re-lint stored SQL with the current SQLFluff and config (docs/api.md, The flow).",
+        checked_cron("RELINT_CRON", settings.RELINT_CRON),
+        ("relint",),
+    )
 
-    return relint.to_deployment(**relint_options(settings))
+
+def deployments(settings: Settings) -> list[RunnerDeployment]:
+    """Every deployment of the service, as prefect.yaml defines them for production."""
+    return [
+        _deployment(
+            settings.LINT_DEPLOYMENT,
+            "lint_job",
+            "Lint every SQL file of one job (docs/api.md, The flow). Triggered by the API, one "
+            "run per job.",
+        ),
+        relint_deployment(settings),
+        _deployment(
+            settings.CLEANUP_DEPLOYMENT,
+            "cleanup",
+            "Retention: remove jobs ended over RETENTION_DAYS ago and evict the result cache "
+            "past CACHE_MAX_BYTES (docs/deployment.md, Retention).",
+            checked_cron("CLEANUP_CRON", settings.CLEANUP_CRON),
+            ("cleanup",),
+        ),
+    ]
 
 
 def main() -> None:
@@ -74,11 +109,13 @@ def main() -> None:
         limit=settings.FLOW_RUN_LIMIT,
         pause_on_shutdown=False,
     )
-    # Flows given as objects (not entrypoints) are run by Prefect's direct-subprocess starter,
-    # which warm_start points at the fork server; an entrypoint would start `python -m
-    # prefect.engine`, a new interpreter per run.
-    runner.add_flow(entrypoints.lint_job, **lint_job_options(settings))
-    runner.add_flow(entrypoints.relint, **relint_options(settings))
+    for deployment in deployments(settings):
+        deployment_id = runner.add_deployment(deployment)
+        # What Runner.add_flow does for a flow object: the runner then starts this
+        # deployment's runs with Prefect's direct-subprocess starter (which warm_start points at
+        # the fork server), not as `python -m prefect.engine`, a new interpreter per run.
+        function = str(deployment.entrypoint).rsplit(":", 1)[1]
+        runner._deployment_registry.register_flow(deployment_id, getattr(entrypoints, function))
     try:
         asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):

@@ -47,18 +47,24 @@ def changes_between(
     }
 
 
-@flow(name="relint", flow_run_name="relint-{limit}-older-than-{older_than_hours}h")
+@flow(name="relint", flow_run_name="relint")
 def relint(
-    older_than_hours: float = 24.0,
+    older_than_hours: float | None = None,
     statuses: list[JobStatus] = [JobStatus.COMPLETED, JobStatus.PARTIALLY_COMPLETED],  # noqa: B006 - Prefect parameters are copied per run
     dialect: str | None = None,
-    limit: int = 50,
+    limit: int | None = None,
     wait_timeout_seconds: float = 3600.0,
 ) -> dict[str, Any]:
     """Re-lint up to `limit` jobs created over `older_than_hours` ago with one of `statuses`
-    (and `dialect`, if given); returns counts and the changes per original job."""
+    (and `dialect`, if given); returns counts and the changes per original job. Unset, `limit`
+    and `older_than_hours` are RELINT_LIMIT and RELINT_OLDER_THAN_HOURS of the process running
+    the flow (the deployments pass no parameters: the environment is the one source)."""
     log = logger  # also shown in the Prefect UI (PREFECT_LOGGING_EXTRA_LOGGERS)
     settings = get_settings()
+    if older_than_hours is None:
+        older_than_hours = settings.RELINT_OLDER_THAN_HOURS
+    if limit is None:
+        limit = settings.RELINT_LIMIT
     session_maker = sessions(settings.DATABASE_URL)
     root = settings.NFS_SHARE_ROOT_PATH
 

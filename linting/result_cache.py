@@ -5,13 +5,15 @@ file on the file's path) + the same job tree (every file a template could includ
 macros from) + same SQLFluff version -> the stored record is reused, so a bulk re-lint of
 unchanged SQL costs a hash and a copy per file. Keyed on content only, an entry can only ever
 be served for exactly the inputs that produce it, whoever submitted them: no submitter learns
-anything from another's entries. Only successful lints are stored. Entries are never evicted:
-delete `cache/results/` to reclaim the space.
+anything from another's entries. Only successful lints are stored. A hit marks its entry used
+(its mtime: atime is off or coarse on network mounts); the `cleanup` flow evicts the least
+recently used entries past CACHE_MAX_BYTES (`evict`).
 """
 
 import hashlib
 import json
 import logging
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -66,8 +68,10 @@ def entry_path(cache_dir: Path, key: str) -> Path:
 
 def load(cache_dir: Path, key: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
     """The cached record (without `filepath`) and effective config, or None."""
+    path = entry_path(cache_dir, key)
     try:
-        payload: dict[str, Any] = json.loads(entry_path(cache_dir, key).read_bytes())
+        payload: dict[str, Any] = json.loads(path.read_bytes())
+        _mark_used(path)
         effective = payload.pop("effective_config", None)
         return payload, effective
     except FileNotFoundError:
@@ -86,3 +90,37 @@ def store(
         write_json(entry_path(cache_dir, key), entry)
     except OSError as exc:  # the cache is an optimisation: never fail a file for it
         logger.warning("cache entry %s not written: %s", key, exc)
+
+
+def _mark_used(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # evicted meanwhile, or a read-only share: the hit still counts
+        pass
+
+
+def evict(cache_dir: Path, max_bytes: int) -> tuple[int, int, int]:
+    """Delete the least recently used entries until the cache holds at most `max_bytes`.
+
+    Returns (entries deleted, bytes freed, bytes left). An entry deleted while a lint reads it
+    is only a miss for that file.
+    """
+    entries: list[tuple[float, int, Path]] = []
+    for path in cache_dir.glob("*/*.json"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        entries.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    deleted = freed = 0
+    for _, size, path in sorted(entries, key=lambda e: e[0]):
+        if total - freed <= max_bytes:
+            break
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        deleted += 1
+        freed += size
+    return deleted, freed, total - freed

@@ -4,8 +4,10 @@ Every path stored in the DB or passed between processes is relative to NFS_SHARE
 all hosts can mount the share wherever the setting says.
 """
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -136,3 +138,16 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
 
 def write_json(target: Path, payload: Any) -> None:
     write_bytes_atomic(target, json.dumps(payload).encode("utf-8"))
+
+
+def remove_tree(folder: Path) -> int:
+    """Delete `folder` and everything under it; the bytes its files held (0 if it is gone)."""
+    freed = 0
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.is_symlink():
+                freed += path.stat().st_size
+    shutil.rmtree(folder, ignore_errors=True)
+    if folder.exists():
+        raise OSError(f"could not remove all of {folder}")
+    return freed

@@ -34,7 +34,7 @@ from linting.errors import BadInput, NotAZip
 
 # Every error is a Problem (api/errors.py); each status these routes can answer is listed.
 router = APIRouter(
-    tags=["jobs"], responses=error_responses(400, 401, 403, 404, 409, 413, 422, 500, 503)
+    tags=["jobs"], responses=error_responses(400, 401, 403, 404, 409, 410, 413, 422, 500, 503)
 )
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,9 @@ from db.models import SEVERITY_RANK, Severity
 from services.summaries import job_summary
 
 # Every error is a Problem (api/errors.py); each status these routes can answer is listed.
-router = APIRouter(tags=["violations"], responses=error_responses(401, 403, 404, 422, 500, 503))
+router = APIRouter(
+    tags=["violations"], responses=error_responses(401, 403, 404, 410, 422, 500, 503)
+)
 
 
 @router.get("/jobs/{job_id}/violations", response_model=ViolationPage)

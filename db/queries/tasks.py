@@ -17,6 +17,7 @@ from db.models import (
     TaskStatus,
     utcnow,
 )
+from db.queries import counters
 from db.queries.violations import Violation
 
 # Rows per multi-row INSERT: well under MySQL's max_allowed_packet for 1 KB paths.
@@ -152,6 +153,10 @@ def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
             lint_host=bindparam("t_host"),
             updated_at=bindparam("t_at"),
         )
+    )
+    counters.add(
+        session,
+        counters.for_files([(o.status, o.violation_count, o.lint_seconds) for o in outcomes]),
     )
     now = utcnow()
     session.execute(

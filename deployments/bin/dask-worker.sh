@@ -8,6 +8,6 @@ dask_tls
 exec dask worker "$DASK_SCHEDULER_ADDRESS" \
   ${DASK_TLS_ARGS[@]+"${DASK_TLS_ARGS[@]}"} \
   --nworkers "${DASK_WORKERS_PER_HOST:-$(nproc)}" --nthreads 1 \
-  --preload flows.worker_preload \
+  --preload flows.worker_preload --preload-nanny deployments.dask_logging \
   ${DASK_WORKER_HOST:+--host "$DASK_WORKER_HOST"} \
   --name "${DASK_WORKER_NAME:-$(hostname)}"

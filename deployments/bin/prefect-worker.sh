@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Flow-run host: a Prefect process worker on the `sqlfluff` pool; it starts `lint-job` and
-# `relint` flow runs as local processes (they send their lint tasks to the Dask scheduler, over
-# TLS with DASK_TLS_*'s certificate when set: distributed's settings reach them by environment).
+# Flow-run host: a Prefect process worker on the PREFECT_WORK_POOL pool; it starts `lint-job`,
+# `relint` and `cleanup` flow runs as local processes (they send their lint tasks to the Dask
+# scheduler, over TLS with DASK_TLS_*'s certificate when set: distributed's settings reach them
+# by environment).
 . "$(dirname "$0")/_env.sh"
 dask_tls
 export PREFECT_LOGGING_EXTRA_LOGGERS="${PREFECT_LOGGING_EXTRA_LOGGERS:-flows,linting,db}"

@@ -24,9 +24,11 @@ def test_changes_count_added_and_removed_violations_by_rule() -> None:
 def test_relint_schedule_from_settings() -> None:
     scheduled = relint_deployment(Settings(RELINT_CRON="0 3 * * *", RELINT_LIMIT=7))
     [schedule] = scheduled.schedules
-    assert schedule.schedule.cron == "0 3 * * *"
-    assert scheduled.parameters["limit"] == 7
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 3 * * *", "UTC")
+    # RELINT_LIMIT is read by the flow where it runs, not frozen into the deployment.
+    assert scheduled.parameters == {}
     assert relint_deployment(Settings()).schedules == []
+    assert relint_deployment(Settings(RELINT_CRON="off")).schedules == []
 
 
 def test_bad_cron_stops_with_the_setting_named(capsys: pytest.CaptureFixture[str]) -> None:
