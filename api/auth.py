@@ -91,3 +91,8 @@ CallerDep = Annotated[Caller, Depends(caller)]
 def check_may_read(who: Caller, job: LintingJob) -> None:
     if not who.may_read(job):
         raise HTTPException(403, "this job belongs to another API key")
+
+
+def may_use_project(who: Caller, key_ids: list[str]) -> bool:
+    """A project is used by its keys (issue 15), by admin keys, and by anyone without keys."""
+    return who.key_id is None or who.is_admin or who.key_id in key_ids

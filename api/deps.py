@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.auth import CallerDep, check_may_read
+from api.auth import CallerDep, check_may_read, may_use_project
 from core.settings import Settings, get_settings
 from db import queries
 from db.models import LintingJob
@@ -25,9 +25,16 @@ def readable_job(job_id: str, sessions: SessionsDep, who: CallerDep) -> LintingJ
     """The job named in the path: 404 if there is none, 403 if it belongs to another API key."""
     with sessions() as session:
         job = queries.jobs.get_job(session, job_id)
+        shared = (
+            job is not None
+            and job.project_id is not None
+            and not who.may_read(job)
+            and may_use_project(who, queries.projects.project_keys(session, job.project_id))
+        )
     if job is None:
         raise HTTPException(404, "Job not found")
-    check_may_read(who, job)
+    if not shared:  # a project's jobs are visible to the project's keys (issue 15)
+        check_may_read(who, job)
     return job
 
 

@@ -121,9 +121,18 @@ class LintingJob(Base):
     relint_changes: Mapped[dict[str, object] | None] = mapped_column(JSON)
     # The API key that submitted the job (its public id), when keys are in use.
     api_key_id: Mapped[str | None] = mapped_column(String(32))
+    # Issue 15: the project a job lints for (its profile is the job's lowest config layer),
+    # the job its findings are compared with, the branch or tag it was run on, where each
+    # config value came from, and the project's quality gate verdict once it ended.
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    baseline_job_id: Mapped[str | None] = mapped_column(String(255))
+    ref: Mapped[str | None] = mapped_column(String(255))
+    config_sources: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    gate_verdict: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_linting_jobs_status", "status"),
+        Index("ix_linting_jobs_project_id_ref_created_at", "project_id", "ref", "created_at"),
         Index("ix_linting_jobs_submitter_created_at", "submitter", "created_at"),
         Index("ix_linting_jobs_created_at", "created_at"),
         Index("ix_linting_jobs_relint_of", "relint_of"),
@@ -186,9 +195,12 @@ class LintingViolation(Base):
     description: Mapped[str] = mapped_column(Text)
     severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"))
     warning: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Stable across line shifts (linting.fingerprints): matches a finding with a baseline's.
+    fingerprint: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (
         Index("ix_linting_violations_job_id_rule_code", "job_id", "rule_code"),
+        Index("ix_linting_violations_job_id_fingerprint", "job_id", "fingerprint"),
         Index("ix_linting_violations_job_id_severity", "job_id", "severity"),
     )
 
@@ -205,3 +217,31 @@ class ApiKey(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class Project(Base):
+    """A project (issue 15): a stored lint profile, severity overrides and a quality gate."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # linting.options.JobOptions fields (dialect, templater, rules, exclude_rules) as JSON.
+    profile: Mapped[dict[str, object]] = mapped_column(JSON)
+    config_text: Mapped[str | None] = mapped_column(Text)
+    severity_overrides: Mapped[dict[str, str]] = mapped_column(JSON)
+    gate: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+
+class ProjectKey(Base):
+    """An API key a project belongs to: it may read and change the project and its jobs."""
+
+    __tablename__ = "project_keys"
+
+    project_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("projects.project_id", ondelete="CASCADE"), primary_key=True
+    )
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -3,10 +3,11 @@ the multiset a re-lint compares.
 """
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, exists, func, select, true
+from sqlalchemy.orm import Session, aliased
 
 from db.models import (
     SEVERITY_RANK,
@@ -29,6 +30,7 @@ class Violation:
     description: str
     severity: Severity
     warning: bool
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,25 @@ class ViolationFilter:
     severity: Severity | None = None
     min_severity: Severity | None = None
     file_name: str | None = None
+    new_only: bool = False  # only findings new against `baseline_job_id`
+    baseline_job_id: str | None = None
+
+
+def new_condition(baseline_job_id: str | None) -> ColumnElement[bool]:
+    """A finding is new when its baseline has no finding of the same fingerprint (every finding
+    is new without a baseline; a finding stored before fingerprints existed is new)."""
+    if baseline_job_id is None:
+        return true()
+    base = aliased(LintingViolation)
+    return ~exists().where(
+        base.job_id == baseline_job_id, base.fingerprint == LintingViolation.fingerprint
+    )
 
 
 def _violation_conditions(job_id: str, where: ViolationFilter) -> list[object]:
     conditions: list[object] = [LintingViolation.job_id == job_id]
+    if where.new_only:
+        conditions.append(new_condition(where.baseline_job_id))
     if where.rule is not None:
         conditions.append(LintingViolation.rule_code == where.rule.upper())
     if where.severity is not None:
@@ -82,9 +99,45 @@ def _violations_in_order(job_id: str, where: ViolationFilter) -> Select[tuple[Li
     )
 
 
-def all_violations(session: Session, job_id: str) -> list[LintingViolation]:
-    """Every violation of a job in file order (for reports)."""
-    return list(session.scalars(_violations_in_order(job_id, ViolationFilter())))
+def all_violations(
+    session: Session, job_id: str, where: ViolationFilter = ViolationFilter()
+) -> list[LintingViolation]:
+    """Every violation of a job (matching `where`) in file order (for reports)."""
+    return list(session.scalars(_violations_in_order(job_id, where)))
+
+
+def existing_fingerprints(
+    session: Session, baseline_job_id: str | None, fingerprints: Sequence[str | None]
+) -> set[str]:
+    """Which of these fingerprints the baseline job has too (their findings are `existing`)."""
+    wanted = [f for f in fingerprints if f]
+    if baseline_job_id is None or not wanted:
+        return set()
+    return set(
+        session.scalars(
+            select(LintingViolation.fingerprint).where(
+                LintingViolation.job_id == baseline_job_id,
+                LintingViolation.fingerprint.in_(wanted),
+            )
+        )
+    )
+
+
+def count_by_severity(
+    session: Session, job_id: str, baseline_job_id: str | None, new_only: bool
+) -> dict[str, int]:
+    """A job's findings per severity (new ones only, with `new_only`)."""
+    conditions = _violation_conditions(
+        job_id, ViolationFilter(new_only=new_only, baseline_job_id=baseline_job_id)
+    )
+    counts = dict.fromkeys((s.value for s in Severity), 0)
+    for severity, count in session.execute(
+        select(LintingViolation.severity, func.count())
+        .where(*conditions)
+        .group_by(LintingViolation.severity)
+    ):
+        counts[Severity(severity).value] = count
+    return counts
 
 
 @dataclass(frozen=True)
@@ -94,8 +147,12 @@ class JobSummary:
     top_files: list[tuple[str, int]]
 
 
-def summarize(session: Session, job_id: str, top: int) -> JobSummary:
-    """Counts of a job's violations by rule (with its name), by severity, and its worst files."""
+def summarize(
+    session: Session, job_id: str, top: int, where: ViolationFilter = ViolationFilter()
+) -> JobSummary:
+    """Counts of a job's violations by rule (with its name), by severity, and its worst files
+    (of its new violations only, with `where.new_only`)."""
+    conditions = _violation_conditions(job_id, where)
     by_rule: dict[str, dict[str, object]] = {}
     for code, name, severity, count in session.execute(
         select(
@@ -104,27 +161,26 @@ def summarize(session: Session, job_id: str, top: int) -> JobSummary:
             func.min(LintingViolation.severity),
             func.count(),
         )
-        .where(LintingViolation.job_id == job_id)
+        .where(*conditions)
         .group_by(LintingViolation.rule_code)
         .order_by(func.count().desc(), LintingViolation.rule_code)
     ):
         by_rule[code] = {"name": name, "severity": Severity(severity).value, "count": count}
-    by_severity = dict.fromkeys((s.value for s in Severity), 0)
-    for severity, count in session.execute(
-        select(LintingViolation.severity, func.count())
-        .where(LintingViolation.job_id == job_id)
-        .group_by(LintingViolation.severity)
-    ):
-        by_severity[Severity(severity).value] = count
-    top_files = [
-        (name, count)
-        for name, count in session.execute(
+    by_severity = count_by_severity(session, job_id, where.baseline_job_id, where.new_only)
+    if where.new_only:
+        worst = (
+            select(LintingViolation.file_name, func.count())
+            .where(*conditions)
+            .group_by(LintingViolation.file_name)
+            .order_by(func.count().desc(), LintingViolation.file_name)
+        )
+    else:  # the per-file counts already on the task rows
+        worst = (
             select(LintingTask.file_name, LintingTask.violation_count)
             .where(LintingTask.job_id == job_id, LintingTask.violation_count > 0)
             .order_by(LintingTask.violation_count.desc(), LintingTask.file_name)
-            .limit(top)
         )
-    ]
+    top_files = [(name, count) for name, count in session.execute(worst.limit(top))]
     return JobSummary(by_rule, by_severity, top_files)
 
 
