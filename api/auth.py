@@ -37,7 +37,7 @@ class Caller:
         return None if self.key_id is None or self.is_admin else self.key_id
 
 
-def _presented(request: Request) -> str | None:
+def presented_key(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
@@ -65,7 +65,11 @@ def caller(
     _header: Annotated[str | None, Security(header_scheme)] = None,
 ) -> Caller:
     """The route dependency: who is calling, or 401."""
-    key = _presented(request)
+    return identify(request, settings, presented_key(request))
+
+
+def identify(request: Request, settings: Settings, key: str | None) -> Caller:
+    """Who presents `key` (None: no key), or 401."""
     if key is None:
         if settings.API_KEYS_REQUIRED:
             raise _unauthorized(

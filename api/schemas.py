@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 from db.models import JobStatus, LintingJob, LintingTask, Severity, SubmissionType, TaskStatus
 from linting.options import JobOptions
@@ -236,9 +236,14 @@ class ViolationOut(BaseModel):
     description: str
     warning: bool
     fingerprint: str | None = None
-    status: Literal["new", "existing"] = Field(
-        default="new", description="Against the job's baseline (new without one)."
+    is_new: bool = Field(exclude=True)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Against the job's baseline, settled when the job ends (new without one)."
     )
+    @property
+    def status(self) -> Literal["new", "existing"]:
+        return "new" if self.is_new else "existing"
 
 
 class ViolationPage(BaseModel):

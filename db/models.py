@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    true,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -129,6 +130,8 @@ class LintingJob(Base):
     ref: Mapped[str | None] = mapped_column(String(255))
     config_sources: Mapped[dict[str, object] | None] = mapped_column(JSON)
     gate_verdict: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # Findings per severity, all and new, counted once when the job ended (the web UI's).
+    finding_counts: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_linting_jobs_status", "status"),
@@ -197,10 +200,18 @@ class LintingViolation(Base):
     warning: Mapped[bool] = mapped_column(Boolean, default=False)
     # Stable across line shifts (linting.fingerprints): matches a finding with a baseline's.
     fingerprint: Mapped[str | None] = mapped_column(String(40))
+    # False once the job ended when its baseline has a finding of the same fingerprint
+    # (linting.gate.settle); new (True) without a baseline, and while the job runs.
+    is_new: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (
         Index("ix_linting_violations_job_id_rule_code", "job_id", "rule_code"),
         Index("ix_linting_violations_job_id_fingerprint", "job_id", "fingerprint"),
+        # A page of a job's findings in the order they were written (the web UI), at any size.
+        Index("ix_linting_violations_job_id_id", "job_id", "id"),
+        Index("ix_linting_violations_job_id_is_new_id", "job_id", "is_new", "id"),
+        # New findings per severity (gate, summary, UI) from the index alone.
+        Index("ix_linting_violations_job_id_is_new_severity", "job_id", "is_new", "severity"),
         Index("ix_linting_violations_job_id_severity", "job_id", "severity"),
     )
 

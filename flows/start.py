@@ -155,7 +155,7 @@ def create_job(
             api_key_id=new.api_key_id,
         )
         if link is not None:
-            queries.jobs.link_project(
+            queries.projects.set_job_fields(
                 session,
                 new.job_id,
                 project_id=link.project_id,

@@ -45,21 +45,27 @@ def evaluate(
     }
 
 
-def record_verdict(session: Session, job_id: str, status: JobStatus) -> dict[str, Any] | None:
-    """Judge an ended job by its project's gate and store the verdict on it (None: the job has
-    no project, or its project no gate)."""
+def settle(session: Session, job_id: str, status: JobStatus) -> dict[str, Any] | None:
+    """When a job ends: settle which of its findings are new against its baseline, count them
+    once, then judge the job by its project's gate and store the verdict on it. Returns the
+    verdict (None: the job has no project, or its project no gate)."""
     job = queries.jobs.get_job(session, job_id)
-    if job is None or job.project_id is None:
+    if job is None:
+        return None
+    queries.violations.mark_existing(session, job_id, job.baseline_job_id)
+    counts = {
+        "all": queries.violations.count_by_severity(session, job_id),
+        "new": queries.violations.count_by_severity(session, job_id, new_only=True),
+    }
+    queries.projects.set_job_fields(session, job_id, finding_counts=counts)
+    if job.project_id is None:
         return None
     project = queries.projects.get_project(session, job.project_id)
     if project is None or not project.gate:
         return None
-    new_only = project.gate.get("on", "new") == "new"
-    counts = queries.violations.count_by_severity(
-        session, job_id, job.baseline_job_id if new_only else None, new_only
-    )
+    on = "new" if project.gate.get("on", "new") == "new" else "all"
     failed = queries.tasks.task_counts(session, job_id)[TaskStatus.FAILURE]
-    verdict = evaluate(project.gate, status, failed, counts)
+    verdict = evaluate(project.gate, status, failed, counts[on])
     verdict["baseline_job_id"] = job.baseline_job_id
-    queries.projects.set_gate_verdict(session, job_id, verdict)
+    queries.projects.set_job_fields(session, job_id, gate_verdict=verdict)
     return verdict

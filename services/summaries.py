@@ -16,9 +16,7 @@ def job_summary(
     findings new against the job's baseline only, with `new_only`), and the gate verdict."""
     job_id = job.job_id
     counts = queries.tasks.task_counts(session, job_id)
-    where = queries.violations.ViolationFilter(
-        new_only=new_only, baseline_job_id=job.baseline_job_id
-    )
+    where = queries.violations.ViolationFilter(new_only=new_only)
     summary = queries.violations.summarize(session, job_id, top, where)
     total = sum(counts.values())
     done = counts[TaskStatus.SUCCESS] + counts[TaskStatus.FAILURE]
@@ -38,9 +36,7 @@ def job_summary(
         "top_files": [{"file_name": n, "violations": c} for n, c in summary.top_files],
         "new_only": new_only,
         "baseline_job_id": job.baseline_job_id,
-        "new_by_severity": queries.violations.count_by_severity(
-            session, job_id, job.baseline_job_id, True
-        )
+        "new_by_severity": queries.violations.count_by_severity(session, job_id, True)
         if job.baseline_job_id
         else None,
         "gate": job.gate_verdict,

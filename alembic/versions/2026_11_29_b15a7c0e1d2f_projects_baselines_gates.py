@@ -1,7 +1,7 @@
 """projects, baselines, gates (issue 15)
 
-Existing jobs get no project, baseline or verdict (NULL); existing violations no fingerprint
-(they count as new against any baseline).
+Existing jobs get no project, baseline or verdict (NULL); existing violations no fingerprint,
+and are new (they had no baseline).
 
 Revision ID: b15a7c0e1d2f
 Revises: 88cac15e9c2b
@@ -56,6 +56,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("ref", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("config_sources", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("gate_verdict", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("finding_counts", sa.JSON(), nullable=True))
         batch_op.create_index(
             "ix_linting_jobs_project_id_ref_created_at",
             ["project_id", "ref", "created_at"],
@@ -66,14 +67,31 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_linting_violations_job_id_fingerprint", ["job_id", "fingerprint"], unique=False
         )
+        batch_op.add_column(
+            sa.Column("is_new", sa.Boolean(), server_default=sa.true(), nullable=False)
+        )
+        batch_op.create_index("ix_linting_violations_job_id_id", ["job_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_linting_violations_job_id_is_new_id", ["job_id", "is_new", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_linting_violations_job_id_is_new_severity",
+            ["job_id", "is_new", "severity"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("linting_violations", schema=None) as batch_op:
+        batch_op.drop_index("ix_linting_violations_job_id_is_new_severity")
+        batch_op.drop_index("ix_linting_violations_job_id_is_new_id")
+        batch_op.drop_index("ix_linting_violations_job_id_id")
+        batch_op.drop_column("is_new")
         batch_op.drop_index("ix_linting_violations_job_id_fingerprint")
         batch_op.drop_column("fingerprint")
     with op.batch_alter_table("linting_jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_linting_jobs_project_id_ref_created_at")
+        batch_op.drop_column("finding_counts")
         batch_op.drop_column("gate_verdict")
         batch_op.drop_column("config_sources")
         batch_op.drop_column("ref")

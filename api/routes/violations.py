@@ -34,20 +34,10 @@ def read_violations(
     size: int = Query(50, ge=1, le=1000),
 ) -> ViolationPage:
     """The job's violations, by file and position."""
-    where = queries.violations.ViolationFilter(
-        rule, severity, min_severity, file, new_only, job.baseline_job_id
-    )
+    where = queries.violations.ViolationFilter(rule, severity, min_severity, file, new_only)
     with sessions() as session:
         total, rows = queries.violations.list_violations(session, job.job_id, where, page, size)
-        existing = queries.violations.existing_fingerprints(
-            session, job.baseline_job_id, [r.fingerprint for r in rows]
-        )
-    items = [
-        ViolationOut.model_validate(r).model_copy(
-            update={"status": "existing" if r.fingerprint in existing else "new"}
-        )
-        for r in rows
-    ]
+    items = [ViolationOut.model_validate(r) for r in rows]
     return ViolationPage(total=total, page=page, size=size, items=items)
 
 
@@ -107,9 +97,7 @@ def read_report(
         violations = queries.violations.all_violations(
             session,
             job_id,
-            queries.violations.ViolationFilter(
-                new_only=new_only, baseline_job_id=job.baseline_job_id
-            ),
+            queries.violations.ViolationFilter(new_only=new_only),
         )
     if min_severity is not None:
         floor = SEVERITY_RANK[min_severity]

@@ -67,11 +67,6 @@ def insert_job(
     return job
 
 
-def link_project(session: Session, job_id: str, **values: object) -> None:
-    """Record a new job's project, baseline, ref and config sources (issue 15)."""
-    session.execute(update(LintingJob).where(LintingJob.job_id == job_id).values(**values))
-
-
 def get_job(session: Session, job_id: str) -> LintingJob | None:
     return session.scalar(select(LintingJob).where(LintingJob.job_id == job_id))
 

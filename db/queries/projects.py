@@ -85,10 +85,10 @@ def severity_overrides_of_job(session: Session, job_id: str) -> dict[str, str]:
     return dict(overrides or {})
 
 
-def set_gate_verdict(session: Session, job_id: str, verdict: dict[str, Any]) -> None:
-    session.execute(
-        update(LintingJob).where(LintingJob.job_id == job_id).values(gate_verdict=verdict)
-    )
+def set_job_fields(session: Session, job_id: str, **values: object) -> None:
+    """Record a job's project fields: its project, baseline, ref and config sources when it is
+    created, its gate verdict and finding counts when it ends."""
+    session.execute(update(LintingJob).where(LintingJob.job_id == job_id).values(**values))
 
 
 def project_jobs(

@@ -3,11 +3,10 @@ the multiset a re-lint compares.
 """
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, exists, func, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
 
 from db.models import (
     SEVERITY_RANK,
@@ -41,25 +40,16 @@ class ViolationFilter:
     severity: Severity | None = None
     min_severity: Severity | None = None
     file_name: str | None = None
-    new_only: bool = False  # only findings new against `baseline_job_id`
-    baseline_job_id: str | None = None
+    new_only: bool = False  # only findings new against the job's baseline
+    existing_only: bool = False  # only findings the baseline has too
 
 
-def new_condition(baseline_job_id: str | None) -> ColumnElement[bool]:
-    """A finding is new when its baseline has no finding of the same fingerprint (every finding
-    is new without a baseline; a finding stored before fingerprints existed is new)."""
-    if baseline_job_id is None:
-        return true()
-    base = aliased(LintingViolation)
-    return ~exists().where(
-        base.job_id == baseline_job_id, base.fingerprint == LintingViolation.fingerprint
-    )
-
-
-def _violation_conditions(job_id: str, where: ViolationFilter) -> list[object]:
+def violation_conditions(job_id: str, where: ViolationFilter) -> list[object]:
     conditions: list[object] = [LintingViolation.job_id == job_id]
     if where.new_only:
-        conditions.append(new_condition(where.baseline_job_id))
+        conditions.append(LintingViolation.is_new.is_(True))
+    if where.existing_only:
+        conditions.append(LintingViolation.is_new.is_(False))
     if where.rule is not None:
         conditions.append(LintingViolation.rule_code == where.rule.upper())
     if where.severity is not None:
@@ -76,7 +66,7 @@ def list_violations(
     session: Session, job_id: str, where: ViolationFilter, page: int, size: int
 ) -> tuple[int, list[LintingViolation]]:
     """A job's violations matching the filter, by file and position, and how many match."""
-    conditions = _violation_conditions(job_id, where)
+    conditions = violation_conditions(job_id, where)
     total = (
         session.scalar(select(func.count()).select_from(LintingViolation).where(*conditions)) or 0
     )
@@ -89,7 +79,7 @@ def list_violations(
 def _violations_in_order(job_id: str, where: ViolationFilter) -> Select[tuple[LintingViolation]]:
     return (
         select(LintingViolation)
-        .where(*_violation_conditions(job_id, where))
+        .where(*violation_conditions(job_id, where))
         .order_by(
             LintingViolation.file_name,
             LintingViolation.start_line,
@@ -106,30 +96,37 @@ def all_violations(
     return list(session.scalars(_violations_in_order(job_id, where)))
 
 
-def existing_fingerprints(
-    session: Session, baseline_job_id: str | None, fingerprints: Sequence[str | None]
-) -> set[str]:
-    """Which of these fingerprints the baseline job has too (their findings are `existing`)."""
-    wanted = [f for f in fingerprints if f]
-    if baseline_job_id is None or not wanted:
-        return set()
-    return set(
-        session.scalars(
-            select(LintingViolation.fingerprint).where(
-                LintingViolation.job_id == baseline_job_id,
-                LintingViolation.fingerprint.in_(wanted),
-            )
+def mark_existing(session: Session, job_id: str, baseline_job_id: str | None) -> None:
+    """Settle which of a job's findings are new: existing (not new) those whose fingerprint its
+    baseline has too. Run when the job ends, so pages and counts read a column, not a join."""
+    session.execute(
+        update(LintingViolation).where(LintingViolation.job_id == job_id).values(is_new=True)
+    )
+    if baseline_job_id is None:
+        return
+    # MySQL refuses a subquery on the table an UPDATE changes unless it is a derived table it
+    # materialises first; DISTINCT keeps its optimiser from merging it back.
+    theirs = (
+        select(LintingViolation.fingerprint)
+        .where(
+            LintingViolation.job_id == baseline_job_id, LintingViolation.fingerprint.is_not(None)
         )
+        .distinct()
+        .subquery()
+    )
+    session.execute(
+        update(LintingViolation)
+        .where(
+            LintingViolation.job_id == job_id,
+            LintingViolation.fingerprint.in_(select(theirs.c.fingerprint)),
+        )
+        .values(is_new=False)
     )
 
 
-def count_by_severity(
-    session: Session, job_id: str, baseline_job_id: str | None, new_only: bool
-) -> dict[str, int]:
+def count_by_severity(session: Session, job_id: str, new_only: bool = False) -> dict[str, int]:
     """A job's findings per severity (new ones only, with `new_only`)."""
-    conditions = _violation_conditions(
-        job_id, ViolationFilter(new_only=new_only, baseline_job_id=baseline_job_id)
-    )
+    conditions = violation_conditions(job_id, ViolationFilter(new_only=new_only))
     counts = dict.fromkeys((s.value for s in Severity), 0)
     for severity, count in session.execute(
         select(LintingViolation.severity, func.count())
@@ -152,7 +149,7 @@ def summarize(
 ) -> JobSummary:
     """Counts of a job's violations by rule (with its name), by severity, and its worst files
     (of its new violations only, with `where.new_only`)."""
-    conditions = _violation_conditions(job_id, where)
+    conditions = violation_conditions(job_id, where)
     by_rule: dict[str, dict[str, object]] = {}
     for code, name, severity, count in session.execute(
         select(
@@ -166,7 +163,7 @@ def summarize(
         .order_by(func.count().desc(), LintingViolation.rule_code)
     ):
         by_rule[code] = {"name": name, "severity": Severity(severity).value, "count": count}
-    by_severity = count_by_severity(session, job_id, where.baseline_job_id, where.new_only)
+    by_severity = count_by_severity(session, job_id, where.new_only)
     if where.new_only:
         worst = (
             select(LintingViolation.file_name, func.count())

@@ -9,17 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlfluff
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings, get_settings
 from db import queries
-from db.models import TaskStatus
-from linting.batch import violation_rows
-from linting.status import finish_job
 from services.keys import hash_key, new_key
 from tests.support.corpus import CORPUS
+from tests.support.findings import lint_into
 
 PROFILE = {
     "name": "warehouse",
@@ -146,43 +143,6 @@ def test_a_job_layers_its_options_over_its_projects_profile(
     assert client.get(f"/jobs/{upload.json()['job_id']}").json()["ref"] == "main"
 
 
-def _lint_into(
-    sessions: sessionmaker[Session],
-    root: Path,
-    job_id: str,
-    files: dict[str, str],
-    overrides: dict[str, str],
-) -> None:
-    """Store files as a finished job's tasks with SQLFluff's real violations, fingerprinted
-    from the stored source as the lint batch does, and finish the job."""
-    with sessions.begin() as s:
-        tasks = queries.tasks.ensure_tasks(
-            s, job_id, [queries.tasks.NewTask(f"jobs/{job_id}/extracted/{n}", n) for n in files]
-        )
-    outcomes = []
-    for task in tasks:
-        source = root / task.source_file_path
-        source.parent.mkdir(parents=True, exist_ok=True)
-        source.write_text(files[task.file_name])
-        records = sqlfluff.lint(files[task.file_name], dialect="ansi")
-        rows = tuple(violation_rows(records, overrides, task.file_name, source))
-        outcomes.append(
-            queries.tasks.TaskOutcome(
-                task.task_id,
-                TaskStatus.SUCCESS,
-                None,
-                None,
-                len(rows),
-                task.file_name,
-                job_id,
-                violations=rows,
-            )
-        )
-    with sessions.begin() as s:
-        queries.tasks.mark_tasks(s, outcomes)
-        finish_job(s, job_id)
-
-
 ADDED = "select a from t join u on t.x = u.x\n"
 
 
@@ -207,7 +167,7 @@ def test_baseline_new_findings_gate_and_trend(
     def job(files: dict[str, str], **extra: str) -> dict[str, Any]:
         body = {"sql_content": "x\n", "project_id": pid, "ref": "main", **extra}
         job_id = client.post("/jobs", json=body).json()["job_id"]
-        _lint_into(session_maker, root, job_id, files, {})
+        lint_into(session_maker, root, job_id, files, {})
         return dict(client.get(f"/jobs/{job_id}").json())
 
     base = job(tree)
