@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.browser import rendered_url
 from tests.support.corpus import CORPUS
 from tests.support.factories import zip_bytes
 from tests.support.oracle import cli_fix
@@ -201,3 +202,18 @@ def test_one_patch_applies_and_equals_sqlfluff_fix(
     assert removed and all(line.endswith(b"\r") for line in removed)
     not_fix = httpx.get(f"{system.api}/jobs/{jobs['change']['job_id']}/patch", timeout=30)
     assert not_fix.status_code == 409
+
+
+def test_the_ui_shows_the_job_in_chromium(
+    system: System, jobs: dict[str, Any], tmp_path: Path
+) -> None:
+    change = jobs["change"]
+    dom = rendered_url(f"{system.api}/ui/jobs/{change['job_id']}", tmp_path / "profile", 2_000)
+    new = violations(system, change["job_id"], new_only=True)
+    total = len(violations(system, change["job_id"]))
+    assert f'<td id="total">{total} ({len(new)} new)</td>' in dom
+    assert "1 new BLOCKER finding(s), at most 0 allowed" in dom
+    prefect_ui = system.prefect_api.removesuffix("/api")
+    assert f'href="{prefect_ui}/runs/flow-run/{change["flow_run_id"]}"' in dom
+    home = rendered_url(f"{system.api}/ui", tmp_path / "profile", 2_000)
+    assert change["job_id"] in home and jobs["base"]["job_id"] in home
