@@ -99,8 +99,10 @@ def all_violations(
 def mark_existing(session: Session, job_id: str, baseline_job_id: str | None) -> None:
     """Settle which of a job's findings are new: existing (not new) those whose fingerprint its
     baseline has too. Run when the job ends, so pages and counts read a column, not a join."""
-    session.execute(
-        update(LintingViolation).where(LintingViolation.job_id == job_id).values(is_new=True)
+    session.execute(  # a job ending again (after a retry) is settled afresh
+        update(LintingViolation)
+        .where(LintingViolation.job_id == job_id, LintingViolation.is_new.is_(False))
+        .values(is_new=True)
     )
     if baseline_job_id is None:
         return
