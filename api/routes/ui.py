@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import Caller, identify, may_use_project, presented_key
-from api.deps import PageNumber, SessionsDep, SettingsDep, readable_job
+from api.deps import SessionsDep, SettingsDep, readable_job
 
 # The pages live beside the HTML report's template (`ui_*.j2`, package data already shipped)
 # and share its environment: autoescape everywhere, as every value comes from submitters.
@@ -123,7 +123,7 @@ def job_page(
     sessions: SessionsDep,
     settings: SettingsDep,
     show: Literal["all", "new", "existing"] = "all",
-    page: PageNumber = 1,
+    after: Annotated[int, Query(ge=0, description="Findings after this one (its id).")] = 0,
     size: int = Query(100, ge=1, le=500),
 ) -> Response:
     """A job's summary, gate verdict, links, and one page of its findings with their SQL."""
@@ -146,7 +146,9 @@ def job_page(
         new_by_severity: dict[str, int] | None = (
             counts["new"] if job.baseline_job_id else None  # type: ignore[assignment]
         )
-        rows = queries.pages.findings_page(session, job.job_id, where, page, size)
+        # One more than shown: whether there is a next page.
+        rows = queries.pages.findings_page(session, job.job_id, where, after, size + 1)
+        more, rows = len(rows) > size, rows[:size]
         paths = queries.pages.source_paths(session, [r.task_id for r in rows])
     all_count = sum(by_severity.values())
     new_count = sum((new_by_severity or by_severity).values())
@@ -177,9 +179,9 @@ def job_page(
         new_count=new_count,
         findings=findings,
         total=total,
-        page=page,
+        after=after,
+        last=rows[-1].id if more else None,
         size=size,
-        pages=max(1, -(-total // size)),
         show=show,
         flow_run=_flow_run_link(job.flow_run_id),
         is_fix=bool((job.options or {}).get("fix")),
