@@ -37,7 +37,7 @@ class Caller:
         return None if self.key_id is None or self.is_admin else self.key_id
 
 
-def _presented(request: Request) -> str | None:
+def presented_key(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
@@ -65,7 +65,11 @@ def caller(
     _header: Annotated[str | None, Security(header_scheme)] = None,
 ) -> Caller:
     """The route dependency: who is calling, or 401."""
-    key = _presented(request)
+    return identify(request, settings, presented_key(request))
+
+
+def identify(request: Request, settings: Settings, key: str | None) -> Caller:
+    """Who presents `key` (None: no key), or 401."""
     if key is None:
         if settings.API_KEYS_REQUIRED:
             raise _unauthorized(
@@ -91,3 +95,8 @@ CallerDep = Annotated[Caller, Depends(caller)]
 def check_may_read(who: Caller, job: LintingJob) -> None:
     if not who.may_read(job):
         raise HTTPException(403, "this job belongs to another API key")
+
+
+def may_use_project(who: Caller, key_ids: list[str]) -> bool:
+    """A project is used by its keys (issue 15), by admin keys, and by anyone without keys."""
+    return who.key_id is None or who.is_admin or who.key_id in key_ids

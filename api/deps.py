@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.auth import CallerDep, check_may_read
+from api.auth import CallerDep, check_may_read, may_use_project
 from core.settings import Settings, get_settings
 from db import queries
 from db.models import LintingJob
@@ -27,12 +27,19 @@ def readable_job(job_id: str, sessions: SessionsDep, who: CallerDep) -> LintingJ
     with sessions() as session:
         job = queries.jobs.get_job(session, job_id)
         tombstone = None if job else queries.retention.get_tombstone(session, job_id)
+        shared = (
+            job is not None
+            and job.project_id is not None
+            and not who.may_read(job)
+            and may_use_project(who, queries.projects.project_keys(session, job.project_id))
+        )
     if tombstone is not None and who.may_read(tombstone):
         expired = tombstone.expired_at.replace(microsecond=0).isoformat() + "Z"
         raise HTTPException(410, f"Job expired at {expired}: its results were removed")
     if job is None:
         raise HTTPException(404, "Job not found")
-    check_may_read(who, job)
+    if not shared:  # a project's jobs are visible to the project's keys (issue 15)
+        check_may_read(who, job)
     return job
 
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from api.body_limit import BodyLimit
 from api.errors import register_handlers
 from api.metrics import install as install_metrics
-from api.routes import health, jobs, lint_now, tasks, violations
+from api.routes import health, jobs, lint_now, patch, projects, tasks, ui, violations
 from core.logging import configure_logging
 from core.settings import get_settings
 from db.engine import make_engine, make_sessionmaker
@@ -70,6 +70,6 @@ def create_app() -> FastAPI:
     register_handlers(app)
     app.add_middleware(BodyLimit, limit=get_settings().UPLOAD_MAX_BYTES)
     install_metrics(app)
-    for module in (jobs, violations, tasks, lint_now, health):
+    for module in (jobs, violations, tasks, lint_now, health, projects, patch, ui):
         app.include_router(module.router)
     return app

@@ -1,9 +1,9 @@
 """Request and response models of docs/api.md, HTTP API, built explicitly from rows."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 from db.models import JobStatus, LintingJob, LintingTask, Severity, SubmissionType, TaskStatus
 from linting.options import JobOptions
@@ -51,6 +51,19 @@ class JobExtras(BaseModel):
     )
     callback_url: AnyHttpUrl | None = Field(
         default=None, description="POSTed the job's summary when it ends (HMAC-signed)."
+    )
+    project_id: str | None = Field(
+        default=None, max_length=64, description="Lint with this project's profile and gate."
+    )
+    baseline_job_id: str | None = Field(
+        default=None, max_length=255, description="Compare findings with this job's."
+    )
+    baseline: Literal["latest"] | None = Field(
+        default=None,
+        description="'latest': the project's last COMPLETED job (on `ref`, when given).",
+    )
+    ref: str | None = Field(
+        default=None, max_length=255, description="The branch or tag linted (baseline: latest)."
     )
 
 
@@ -130,6 +143,15 @@ class JobOut(BaseModel):
     )
     progress: dict[str, int] = Field(description="Task counts by status.")
     sub_tasks: TaskPage
+    project_id: str | None = Field(default=None, description="The job's project.")
+    baseline_job_id: str | None = Field(default=None, description="The job compared with.")
+    ref: str | None = None
+    config_sources: dict[str, Any] | None = Field(
+        default=None, description="Each config value the job's layers set, and which layer."
+    )
+    gate: dict[str, Any] | None = Field(
+        default=None, description="The project's quality gate verdict, once the job ended."
+    )
 
     @classmethod
     def from_rows(cls, job: LintingJob, counts: dict[TaskStatus, int], page: TaskPage) -> "JobOut":
@@ -152,6 +174,11 @@ class JobOut(BaseModel):
             relint_changes=job.relint_changes,
             progress={k.value: v for k, v in counts.items()},
             sub_tasks=page,
+            project_id=job.project_id,
+            baseline_job_id=job.baseline_job_id,
+            ref=job.ref,
+            config_sources=job.config_sources,
+            gate=job.gate_verdict,
         )
 
 
@@ -208,6 +235,15 @@ class ViolationOut(BaseModel):
     end_pos: int | None
     description: str
     warning: bool
+    fingerprint: str | None = None
+    is_new: bool = Field(exclude=True)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Against the job's baseline, settled when the job ends (new without one)."
+    )
+    @property
+    def status(self) -> Literal["new", "existing"]:
+        return "new" if self.is_new else "existing"
 
 
 class ViolationPage(BaseModel):
@@ -245,6 +281,12 @@ class JobSummaryOut(BaseModel):
     by_severity: dict[str, int]
     by_rule: list[RuleCount]
     top_files: list[FileCount]
+    new_only: bool = Field(default=False, description="Counts of new findings only.")
+    baseline_job_id: str | None = None
+    new_by_severity: dict[str, int] | None = Field(
+        default=None, description="New findings per severity, against the baseline."
+    )
+    gate: dict[str, Any] | None = Field(default=None, description="The quality gate verdict.")
 
 
 class LintViolation(BaseModel):

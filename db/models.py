@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    true,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -121,9 +122,20 @@ class LintingJob(Base):
     relint_changes: Mapped[dict[str, object] | None] = mapped_column(JSON)
     # The API key that submitted the job (its public id), when keys are in use.
     api_key_id: Mapped[str | None] = mapped_column(String(32))
+    # Issue 15: the project a job lints for (its profile is the job's lowest config layer),
+    # the job its findings are compared with, the branch or tag it was run on, where each
+    # config value came from, and the project's quality gate verdict once it ended.
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    baseline_job_id: Mapped[str | None] = mapped_column(String(255))
+    ref: Mapped[str | None] = mapped_column(String(255))
+    config_sources: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    gate_verdict: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # Findings per severity, all and new, counted once when the job ended (the web UI's).
+    finding_counts: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_linting_jobs_status", "status"),
+        Index("ix_linting_jobs_project_id_ref_created_at", "project_id", "ref", "created_at"),
         Index("ix_linting_jobs_submitter_created_at", "submitter", "created_at"),
         Index("ix_linting_jobs_created_at", "created_at"),
         Index("ix_linting_jobs_relint_of", "relint_of"),
@@ -186,9 +198,20 @@ class LintingViolation(Base):
     description: Mapped[str] = mapped_column(Text)
     severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"))
     warning: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Stable across line shifts (linting.fingerprints): matches a finding with a baseline's.
+    fingerprint: Mapped[str | None] = mapped_column(String(40))
+    # False once the job ended when its baseline has a finding of the same fingerprint
+    # (linting.gate.settle); new (True) without a baseline, and while the job runs.
+    is_new: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (
         Index("ix_linting_violations_job_id_rule_code", "job_id", "rule_code"),
+        Index("ix_linting_violations_job_id_fingerprint", "job_id", "fingerprint"),
+        # A page of a job's findings in the order they were written (the web UI), at any size.
+        Index("ix_linting_violations_job_id_id", "job_id", "id"),
+        Index("ix_linting_violations_job_id_is_new_id", "job_id", "is_new", "id"),
+        # New findings per severity (gate, summary, UI) from the index alone.
+        Index("ix_linting_violations_job_id_is_new_severity", "job_id", "is_new", "severity"),
         Index("ix_linting_violations_job_id_severity", "job_id", "severity"),
     )
 
@@ -231,3 +254,31 @@ class ServiceCounter(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     label: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float] = mapped_column(Float(precision=53), default=0.0)
+
+
+class Project(Base):
+    """A project (issue 15): a stored lint profile, severity overrides and a quality gate."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # linting.options.JobOptions fields (dialect, templater, rules, exclude_rules) as JSON.
+    profile: Mapped[dict[str, object]] = mapped_column(JSON)
+    config_text: Mapped[str | None] = mapped_column(Text)
+    severity_overrides: Mapped[dict[str, str]] = mapped_column(JSON)
+    gate: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+
+class ProjectKey(Base):
+    """An API key a project belongs to: it may read and change the project and its jobs."""
+
+    __tablename__ = "project_keys"
+
+    project_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("projects.project_id", ondelete="CASCADE"), primary_key=True
+    )
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -8,6 +8,7 @@ The job id is the run's idempotency key, so a second trigger returns the run tha
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from prefect import get_client
@@ -88,6 +89,19 @@ def start_job(
 
 
 @dataclass(frozen=True)
+class ProjectLink:
+    """What a job of a project carries: the project, the lowest config layer its profile
+    makes, where each config value comes from, its baseline job and ref."""
+
+    project_id: str | None
+    base_layer: str | None
+    config_sources: dict[str, Any]
+    baseline_job_id: str | None = None
+    ref: str | None = None
+    dialect: str | None = None  # the profile's, when the job names none
+
+
+@dataclass(frozen=True)
 class NewJob:
     """Everything a job is created with; its source is already on the share."""
 
@@ -100,6 +114,8 @@ class NewJob:
     callback_url: str | None = None
     api_key_id: str | None = None
     relint_of: str | None = None
+    # Issue 15: a project's job (its profile is `base_layer`), its baseline and ref.
+    project: ProjectLink | None = None
 
 
 def create_job(
@@ -117,8 +133,13 @@ def create_job(
     Returns:
         The flow run's id, or None when Prefect did not answer (the reconciler will start it).
     """
+    link = new.project
     write_job_files(
-        settings.NFS_SHARE_ROOT_PATH, new.job_id, settings.SQLFLUFF_DIALECT, new.config_text
+        settings.NFS_SHARE_ROOT_PATH,
+        new.job_id,
+        settings.SQLFLUFF_DIALECT,
+        new.config_text,
+        link.base_layer if link else None,
     )
     with sessions.begin() as session:
         job = queries.jobs.insert_job(
@@ -126,13 +147,22 @@ def create_job(
             new.job_id,
             new.submission,
             new.source_path,
-            new.options.dialect or settings.SQLFLUFF_DIALECT,
+            new.options.dialect or (link and link.dialect) or settings.SQLFLUFF_DIALECT,
             options=new.options.to_json(),
             submitter=new.submitter,
             callback_url=new.callback_url,
             relint_of=new.relint_of,
             api_key_id=new.api_key_id,
         )
+        if link is not None:
+            queries.projects.set_job_fields(
+                session,
+                new.job_id,
+                project_id=link.project_id,
+                baseline_job_id=link.baseline_job_id,
+                ref=link.ref,
+                config_sources=link.config_sources,
+            )
     logger.info("job accepted", extra={"job_id": new.job_id})
     try:
         return start_job(settings, sessions, job, more_tags=more_tags)

@@ -20,6 +20,7 @@ from db.retry import in_transaction
 from linting import storage
 from linting.children import lint_with_limit
 from linting.engine import LintRequest
+from linting.fingerprints import decode_source, fingerprints
 from linting.options import JobOptions, config_files_on_path, job_config_path
 from linting.severity import severity_of
 
@@ -91,6 +92,15 @@ def lint_files(
         give_up_after=settings.DB_RETRY_SECONDS,
     )
     files = [f for f in files if f.task_id not in already]
+    # A project's own severity overrides beat the deployment's (issue 15).
+    severity_overrides = {
+        **settings.SEVERITY_OVERRIDES,
+        **in_transaction(
+            session_maker,
+            lambda s: queries.projects.severity_overrides_of_job(s, job_id),
+            give_up_after=settings.DB_RETRY_SECONDS,
+        ),
+    }
     host = _worker_name()
     config_files: dict[Path, list[str]] = {}  # per folder: every file in it reads the same
     done: list[queries.tasks.TaskOutcome] = []
@@ -129,7 +139,12 @@ def lint_files(
                         outcome.effective_config, root / f.source_file_path, root, config_files
                     ),
                     violations=tuple(
-                        violation_rows(outcome.violations or [], settings.SEVERITY_OVERRIDES)
+                        violation_rows(
+                            outcome.violations or [],
+                            severity_overrides,
+                            f.file_name,
+                            root / f.source_file_path,
+                        )
                     ),
                     lint_seconds=time.monotonic() - started,
                     lint_host=host,
@@ -161,10 +176,21 @@ def _worker_name() -> str:
 
 
 def violation_rows(
-    violations: list[dict[str, Any]], severity_overrides: Mapping[str, str]
+    violations: list[dict[str, Any]],
+    severity_overrides: Mapping[str, str],
+    file_name: str = "",
+    source: Path | None = None,
 ) -> Iterator[queries.violations.Violation]:
-    """SQLFluff's violation records as rows of `linting_violations`."""
-    for v in violations:
+    """SQLFluff's violation records as rows of `linting_violations`, each with its fingerprint
+    (linting.fingerprints) when the source file is given."""
+    prints: list[str | None] = [None] * len(violations)
+    if source is not None and violations:
+        try:
+            lines = decode_source(source.read_bytes())
+        except OSError:
+            lines = []
+        prints = list(fingerprints(file_name, lines, violations))
+    for v, fingerprint in zip(violations, prints, strict=True):
         code = str(v.get("code") or "????")
         yield queries.violations.Violation(
             rule_code=code[:32],
@@ -176,6 +202,7 @@ def violation_rows(
             description=str(v.get("description") or ""),
             severity=severity_of(code, severity_overrides),
             warning=bool(v.get("warning")),
+            fingerprint=fingerprint,
         )
 
 

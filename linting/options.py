@@ -162,11 +162,18 @@ def _load_with_sqlfluff(config_text: str, options: JobOptions) -> None:
             raise BadConfig(f"SQLFluff rejects 'config': {exc}"[:1000]) from None
 
 
-def write_job_files(root: Path, job_id: str, default_dialect: str, config_text: str | None) -> None:
-    """Lay out the job's config layers on the share (see the module docstring)."""
+def write_job_files(
+    root: Path,
+    job_id: str,
+    default_dialect: str,
+    config_text: str | None,
+    base_layer: str | None = None,
+) -> None:
+    """Lay out the job's config layers on the share (see the module docstring); `base_layer`
+    replaces the lowest one (a project's profile, `linting.profile.base_layer`)."""
     from linting.storage import write_bytes_atomic
 
-    layer = f"[sqlfluff]\ndialect = {default_dialect}\n"
+    layer = base_layer or f"[sqlfluff]\ndialect = {default_dialect}\n"
     write_bytes_atomic(root / default_layer_path(job_id), layer.encode())
     if config_text is not None:
         write_bytes_atomic(root / job_config_path(job_id), config_text.encode("utf-8"))

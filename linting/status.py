@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from db import queries
 from db.models import JobStatus, TaskStatus
+from linting.gate import settle
 
 
 def final_status(counts: dict[TaskStatus, int]) -> tuple[JobStatus, str | None]:
@@ -33,4 +34,5 @@ def finish_job(
         counts = queries.tasks.task_counts(session, job_id)
     status, message = final_status(counts)
     queries.jobs.set_final_status(session, job_id, status, message)
+    settle(session, job_id, status)  # new findings, their counts, the project's gate
     return status, message

@@ -25,7 +25,7 @@ from api.schemas import (
     TaskItem,
     TaskPage,
 )
-from api.submit import accept_job, check_callback, check_options
+from api.submit import accept_job, check_callback, check_options, check_project
 from db import queries
 from db.models import FINAL_JOB_STATUSES, JobStatus, SubmissionType, TaskStatus
 from flows.start import start_job
@@ -51,6 +51,7 @@ def create_job(
         raise BadInput(BOTH_OR_NEITHER)
     checked = check_options(body, body.fix)
     check_callback(settings, body.callback_url)
+    project = check_project(settings, sessions, who, body, checked, body.config)
     root = settings.NFS_SHARE_ROOT_PATH
     job_id = queries.jobs.new_job_id()
     if body.sql_content is not None:
@@ -73,7 +74,16 @@ def create_job(
         source_path = archive.relative_to(root).as_posix()
         submission = SubmissionType.ZIP_ARCHIVE
     accept_job(
-        settings, sessions, job_id, submission, source_path, checked, body.config, body, who.key_id
+        settings,
+        sessions,
+        job_id,
+        submission,
+        source_path,
+        checked,
+        body.config,
+        body,
+        who.key_id,
+        project,
     )
     return JobAccepted(job_id=job_id)
 
@@ -114,6 +124,10 @@ def upload_job(
     fix: Annotated[bool, Form()] = False,
     submitter: Annotated[str | None, Form()] = None,
     callback_url: Annotated[str | None, Form()] = None,
+    project_id: Annotated[str | None, Form()] = None,
+    baseline_job_id: Annotated[str | None, Form()] = None,
+    baseline: Annotated[str | None, Form(description="'latest'")] = None,
+    ref: Annotated[str | None, Form()] = None,
 ) -> JobAccepted:
     """Submit a file without access to the shared directory: multipart, same options as
     `POST /jobs`."""
@@ -130,12 +144,21 @@ def upload_job(
             config=config or None,
         )
         extras = JobExtras.model_validate(
-            {"fix": fix, "submitter": submitter or None, "callback_url": callback_url or None}
+            {
+                "fix": fix,
+                "submitter": submitter or None,
+                "callback_url": callback_url or None,
+                "project_id": project_id or None,
+                "baseline_job_id": baseline_job_id or None,
+                "baseline": baseline or None,
+                "ref": ref or None,
+            }
         )
     except ValidationError as exc:  # form fields: answered like a JSON body's (422)
         raise RequestValidationError(exc.errors()) from None
     checked = check_options(options, extras.fix)
     check_callback(settings, extras.callback_url)
+    project = check_project(settings, sessions, who, extras, checked, options.config)
     job_id = queries.jobs.new_job_id()
     source_path = storage.upload_path(job_id, name)
     target = settings.NFS_SHARE_ROOT_PATH / source_path
@@ -157,6 +180,7 @@ def upload_job(
         options.config,
         extras,
         who.key_id,
+        project,
     )
     return JobAccepted(job_id=job_id)
 

@@ -29,16 +29,18 @@ def read_violations(
     severity: Annotated[Severity | None, Query(description="Exactly this severity.")] = None,
     min_severity: Annotated[Severity | None, Query(description="This severity or worse.")] = None,
     file: Annotated[str | None, Query(description="A file name as in the job's tasks.")] = None,
+    new_only: Annotated[
+        bool, Query(description="Only findings new against the job's baseline.")
+    ] = False,
     page: PageNumber = 1,
     size: int = Query(50, ge=1, le=1000),
 ) -> ViolationPage:
     """The job's violations, by file and position."""
-    where = queries.violations.ViolationFilter(rule, severity, min_severity, file)
+    where = queries.violations.ViolationFilter(rule, severity, min_severity, file, new_only)
     with sessions() as session:
         total, rows = queries.violations.list_violations(session, job.job_id, where, page, size)
-    return ViolationPage(
-        total=total, page=page, size=size, items=[ViolationOut.model_validate(r) for r in rows]
-    )
+    items = [ViolationOut.model_validate(r) for r in rows]
+    return ViolationPage(total=total, page=page, size=size, items=items)
 
 
 @router.get("/jobs/{job_id}/summary", response_model=JobSummaryOut)
@@ -46,10 +48,13 @@ def read_summary(
     job: ReadableJob,
     sessions: SessionsDep,
     top: int = Query(10, ge=1, le=1000, description="How many of the worst files to list."),
+    new_only: Annotated[
+        bool, Query(description="Only findings new against the job's baseline.")
+    ] = False,
 ) -> JobSummaryOut:
     """Counts by task status, rule and severity; the worst files; progress while it runs."""
     with sessions() as session:
-        return JobSummaryOut.model_validate(job_summary(session, job, top))
+        return JobSummaryOut.model_validate(job_summary(session, job, top, new_only))
 
 
 @router.get(
@@ -83,12 +88,19 @@ def read_report(
             "notification says how many were left out (GitHub refuses runs over 25,000).",
         ),
     ] = MAX_RESULTS,
+    new_only: Annotated[
+        bool, Query(description="Only findings new against the job's baseline.")
+    ] = False,
 ) -> Response:
     """The job's violations as SARIF 2.1.0, JUnit XML, CSV or a standalone HTML page."""
     job_id = job.job_id
     with sessions() as session:
         tasks = queries.tasks.all_tasks(session, job_id)
-        violations = queries.violations.all_violations(session, job_id)
+        violations = queries.violations.all_violations(
+            session,
+            job_id,
+            queries.violations.ViolationFilter(new_only=new_only),
+        )
     if min_severity is not None:
         floor = SEVERITY_RANK[min_severity]
         violations = [v for v in violations if SEVERITY_RANK[v.severity] >= floor]

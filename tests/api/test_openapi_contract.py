@@ -8,7 +8,11 @@ from typing import Any
 import jsonschema
 from fastapi.testclient import TestClient
 
-UNKNOWN = {"job_id": "job-00000000-0000-0000-0000-000000000000", "task_id": "task-nope"}
+UNKNOWN = {
+    "job_id": "job-00000000-0000-0000-0000-000000000000",
+    "task_id": "task-nope",
+    "project_id": "proj-nope",
+}
 
 
 def _problem_schema(doc: dict[str, Any]) -> dict[str, Any]:
