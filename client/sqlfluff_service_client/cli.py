@@ -80,6 +80,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     lint.add_argument("--fix", action="store_true", help="also have the service compute fixes")
     lint.add_argument("--submitter", help="who submits, recorded on the job (e.g. the CI job)")
+    review = submit.add_argument_group("review: projects, baselines, new findings")
+    review.add_argument(
+        "--project", help="lint with this project's profile; its quality gate decides the exit"
+    )
+    review.add_argument(
+        "--baseline",
+        metavar="JOB_ID|latest",
+        help="findings also in this job (or the project's latest COMPLETED one) are not new",
+    )
+    review.add_argument("--ref", help="the branch or tag submitted (for --baseline latest)")
+    review.add_argument(
+        "--new-only",
+        action="store_true",
+        help="only new findings count for the exit code and in sarif, junit, csv, html and "
+        "gitlab output",
+    )
+    review.add_argument(
+        "--patch",
+        type=Path,
+        metavar="FILE",
+        help="with --fix: write one git diff of every fixed file to FILE (`git apply FILE`)",
+    )
     out = submit.add_argument_group("output")
     out.add_argument(
         "--format",
@@ -182,9 +204,12 @@ def _output(args: argparse.Namespace, http: httpx.Client, job_id: str, prefix: s
     fmt = args.format
     if fmt in formats.REPORT_FORMATS:
         params = {"path_prefix": prefix} if fmt == "sarif" and prefix else {}
+        if args.new_only:
+            params["new_only"] = "true"
         return service.report(http, job_id, fmt, params)
     if fmt == "gitlab":
-        return formats.gitlab(list(service.violations(http, job_id)), prefix).encode()
+        found = service.violations(http, job_id, new_only=args.new_only)
+        return formats.gitlab(list(found), prefix).encode()
     records, _ = service.records(http, job_id)
     if fmt == "github-annotation-native":
         for r in records:
@@ -211,6 +236,10 @@ def run(args: argparse.Namespace, err: Console) -> int:
         "config": args.config.read_text() if args.config else None,
         "fix": "true" if args.fix else None,
         "submitter": args.submitter,
+        "project_id": args.project,
+        "baseline": "latest" if args.baseline == "latest" else None,
+        "baseline_job_id": args.baseline if args.baseline not in (None, "latest") else None,
+        "ref": args.ref,
     }
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     headers["User-Agent"] = f"sqlfluff-service-client/{__version__}"
@@ -227,7 +256,14 @@ def run(args: argparse.Namespace, err: Console) -> int:
         if prefix is None:  # a .zip's paths are its own: no prefix unless told
             prefix = "" if args.zip else files.path_prefix(args.folder or args.base)
         body = _output(args, http, job_id, prefix.strip("/"))
-        blocking = any(not v["warning"] for v in service.violations(http, job_id, args.fail_on))
+        gate = summary.get("gate")
+        if gate:  # the project's quality gate decides, as the service evaluated it
+            blocking = gate.get("status") == "failed"
+        else:
+            found = service.violations(http, job_id, args.fail_on, args.new_only)
+            blocking = any(not v["warning"] for v in found)
+        if args.patch:
+            args.patch.write_bytes(service.patch(http, job_id))
         _, failed = (
             service.records(http, job_id) if summary["job_status"] != "COMPLETED" else (0, [])
         )
@@ -238,9 +274,15 @@ def run(args: argparse.Namespace, err: Console) -> int:
         sys.stdout.flush()
     for file_name, reason in failed:
         err.print(f"[red]not linted:[/red] {file_name}: {reason}", highlight=False)
+    verdict = (
+        f", quality gate {gate['status']}: {'; '.join(gate.get('reasons') or [])}"
+        if gate
+        else (f", some{' new' if args.new_only else ''} at {args.fail_on} or worse")
+        if blocking
+        else ""
+    )
     err.print(
-        f"{summary['job_status']}: {summary['violations_total']} violation(s)"
-        + (f", some at {args.fail_on} or worse" if blocking else ""),
+        f"{summary['job_status']}: {summary['violations_total']} violation(s){verdict}",
         highlight=False,
     )
     if failed:

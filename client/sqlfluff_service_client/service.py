@@ -120,12 +120,14 @@ def records(http: httpx.Client, job_id: str) -> tuple:
 
 
 def violations(
-    http: httpx.Client, job_id: str, min_severity: Optional[str] = None
+    http: httpx.Client, job_id: str, min_severity: Optional[str] = None, new_only: bool = False
 ) -> Iterator[dict[str, Any]]:
     page = 1
     params: dict[str, Any] = {"size": PAGE}
     if min_severity:
         params["min_severity"] = min_severity
+    if new_only:
+        params["new_only"] = "true"
     while True:
         body = _ok(
             http.get(f"/jobs/{job_id}/violations", params={**params, "page": page}),
@@ -140,3 +142,8 @@ def violations(
 def report(http: httpx.Client, job_id: str, fmt: str, params: dict[str, Any]) -> bytes:
     response = http.get(f"/jobs/{job_id}/report", params={"format": fmt, **params})
     return _ok(response, "cannot read the report").content
+
+
+def patch(http: httpx.Client, job_id: str) -> bytes:
+    """One git diff of every file the service fixed (a `--fix` job), for `git apply`."""
+    return _ok(http.get(f"/jobs/{job_id}/patch"), "cannot read the patch").content

@@ -8,6 +8,7 @@ a copy of the submitted tree, giving what `sqlfluff fix` gives."""
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,54 @@ def test_the_ui_shows_the_job_in_chromium(
     assert f'href="{prefect_ui}/runs/flow-run/{change["flow_run_id"]}"' in dom
     home = rendered_url(f"{system.api}/ui", tmp_path / "profile", 2_000)
     assert change["job_id"] in home and jobs["base"]["job_id"] in home
+
+
+def test_the_clients_exit_code_follows_the_gate_and_it_writes_the_patch(
+    system: System, jobs: dict[str, Any], tmp_path: Path
+) -> None:
+    """`sqlfluff-service submit --project`: exit 1 when the gate fails (a new BLOCKER), exit 0
+    when it passes even though old findings remain (where --fail-on alone would exit 1), and
+    `--fix --patch` writes the job's one patch."""
+    client = Path(sys.executable).parent / "sqlfluff-service"
+
+    def run(entries: dict[str, bytes], name: str, *flags: str) -> subprocess.CompletedProcess[str]:
+        folder = tmp_path / name
+        for rel, data in entries.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(data)
+        return subprocess.run(
+            [
+                str(client),
+                "submit",
+                str(folder),
+                "--url",
+                system.api,
+                "--format",
+                "json",
+                "--project",
+                jobs["project"],
+                *flags,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    failing = run(edited(tree()), "change", "--baseline", jobs["base"]["job_id"])
+    assert failing.returncode == 1, failing.stderr
+    assert "quality gate failed: 1 new BLOCKER finding(s)" in failing.stderr
+    assert json.loads(failing.stdout), "the findings are printed as sqlfluff lint --format json"
+
+    patch = tmp_path / "out.diff"
+    base_id = jobs["base"]["job_id"]
+    passing = run(tree(), "same", "--baseline", base_id, "--fix", "--patch", str(patch))
+    assert passing.returncode == 0, passing.stderr
+    assert "quality gate passed" in passing.stderr
+    assert any(r["violations"] for r in json.loads(passing.stdout)), "old findings remain"
+    applied = subprocess.run(
+        ["git", "apply", "--check", str(patch)],
+        cwd=tmp_path / "same",
+        capture_output=True,
+        text=True,
+    )
+    assert patch.read_bytes().startswith(b"diff --git") and applied.returncode == 0, applied.stderr
