@@ -130,6 +130,12 @@ class JobOut(BaseModel):
     )
     progress: dict[str, int] = Field(description="Task counts by status.")
     sub_tasks: TaskPage
+    attempts: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Each run of the job, oldest first: number, flow_run_id, started_at, "
+        "ended_at, reason (why it ended without finishing the job; null for the one that did). "
+        "A crashed run is retried automatically up to JOB_MAX_ATTEMPTS.",
+    )
 
     @classmethod
     def from_rows(cls, job: LintingJob, counts: dict[TaskStatus, int], page: TaskPage) -> "JobOut":
@@ -152,6 +158,16 @@ class JobOut(BaseModel):
             relint_changes=job.relint_changes,
             progress={k.value: v for k, v in counts.items()},
             sub_tasks=page,
+            attempts=[
+                {
+                    "number": a.number,
+                    "flow_run_id": a.flow_run_id,
+                    "started_at": a.started_at,
+                    "ended_at": a.ended_at,
+                    "reason": a.reason,
+                }
+                for a in job.attempts
+            ],
         )
 
 

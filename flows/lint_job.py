@@ -26,6 +26,7 @@ from db import queries
 from db.engine import sessions
 from db.models import JobStatus, SubmissionType, TaskStatus
 from db.retry import in_transaction
+from flows.attempts import RUNNER_SHUTDOWN, end_attempt
 from flows.heartbeat import heartbeat
 from flows.runner import worker_threads
 from linting import result_cache, storage
@@ -72,23 +73,33 @@ def lint_batch(
         return lint_files(files, job_id, options, cache_salt)
 
 
-def _fail_unfinished_job(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
-    """Hook for crashed, failed and cancelled runs: never leave the job PROCESSING."""
+def _end_attempt(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
+    """Hook for crashed, failed and cancelled runs: never leave the job PROCESSING.
+
+    A crash, a failure (the job is not final: its input was fine) and a cancellation by a
+    shutting-down runner end the attempt, and the job is retried automatically
+    (flows/attempts.py); a run cancelled by a person fails the job.
+    """
     job_id = flow_run.parameters.get("job_id")
     if not job_id:
         return
-    message = (
-        f"flow run {flow_run.name} ended {state.type.value}: {state.message or 'no message'}; "
-        "retry the job"
+    reason = (
+        f"flow run {flow_run.name} ended {state.type.value}: {state.message or 'no message'}"
     )[:4000]
     settings = get_settings()
-    changed = in_transaction(
-        sessions(settings.DATABASE_URL),
-        lambda s: queries.jobs.fail_job(s, job_id, message, only_if_unfinished=True),
-        give_up_after=settings.DB_RETRY_SECONDS,
-    )
-    if changed:
-        logger.error("job %s marked FAILED: %s", job_id, message)
+    session_maker = sessions(settings.DATABASE_URL)
+    if state.is_cancelling() or state.is_cancelled():
+        if RUNNER_SHUTDOWN not in (state.message or ""):
+            message = f"{reason}; retry the job"
+            changed = in_transaction(
+                session_maker,
+                lambda s: queries.jobs.fail_job(s, job_id, message, only_if_unfinished=True),
+                give_up_after=settings.DB_RETRY_SECONDS,
+            )
+            if changed:
+                logger.error("job %s marked FAILED: %s", job_id, message)
+            return
+    end_attempt(settings, session_maker, job_id, str(flow_run.id), reason)
 
 
 def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, dict[str, Any]]:
@@ -103,9 +114,9 @@ def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, dict[str
 @flow(
     name="lint-job",
     flow_run_name="{job_id}",
-    on_crashed=[_fail_unfinished_job],
-    on_failure=[_fail_unfinished_job],
-    on_cancellation=[_fail_unfinished_job],
+    on_crashed=[_end_attempt],
+    on_failure=[_end_attempt],
+    on_cancellation=[_end_attempt],
 )
 def lint_job(job_id: str) -> dict[str, Any]:
     """Lint every SQL file of a job and set its final status (docs/api.md, The flow)."""
@@ -128,7 +139,12 @@ def _run_job(job_id: str) -> dict[str, Any]:
             files, ignored = collect_files(job_id, submission, source_path, settings)
         except LintServiceError as exc:
             reason = str(exc)
-            write(lambda s: queries.jobs.fail_job(s, job_id, reason, only_if_unfinished=False))
+
+            def fail(session: Session) -> None:
+                queries.jobs.fail_job(session, job_id, reason, only_if_unfinished=False)
+                queries.jobs.end_attempt(session, job_id, reason)  # bad input: never retried
+
+            write(fail)
             raise
 
         def ensure(session: Session) -> list[queries.tasks.PendingFile]:
@@ -159,12 +175,21 @@ def _run_job(job_id: str) -> dict[str, Any]:
             if future.state.is_failed() or future.state.is_crashed():
                 log.error("a lint batch of job %s ended %s", job_id, future.state.type.value)
 
-        def finish(session: Session) -> tuple[JobStatus, str | None, dict[TaskStatus, int]]:
+        def finish(session: Session) -> tuple[JobStatus | None, str | None, dict[TaskStatus, int]]:
             counts = queries.tasks.task_counts(session, job_id)
-            return (*finish_job(session, job_id, counts), counts)
+            if counts[TaskStatus.PENDING] + counts[TaskStatus.IN_PROGRESS]:
+                return None, None, counts  # a batch was lost: the attempt ends, not the job
+            status, message = finish_job(session, job_id, counts)
+            queries.jobs.end_attempt(session, job_id, None)
+            return status, message, counts
 
         status, message, counts = write(finish)
     summary = {k.value: v for k, v in counts.items()}
+    if status is None:
+        unfinished = counts[TaskStatus.PENDING] + counts[TaskStatus.IN_PROGRESS]
+        raise RuntimeError(
+            f"{unfinished} of {sum(counts.values())} files were not linted (a lint batch was lost)"
+        )
     log.info("job %s %s: %s", job_id, status.value, summary)
     if status == JobStatus.FAILED:
         raise RuntimeError(message or "job failed")

@@ -1,6 +1,11 @@
 """What the fault tests share: a system tuned so faults show within seconds (a 1 s heartbeat,
 stale after 10 s, reconciled every second, small batches, short file limits), its workload, and
-a way to catch a job mid-way."""
+a way to catch a job mid-way, and a power cut."""
+
+import contextlib
+import os
+import signal
+from pathlib import Path
 
 from tests.support.corpus import CORPUS
 from tests.support.factories import folder_entries
@@ -15,6 +20,7 @@ FAULT_ENV = {
     "TRIGGER_RETRY_AFTER_SECONDS": "3",
     "BATCH_MAX_FILES": "10",
     "DB_RETRY_SECONDS": "120",
+    "JOB_RETRY_BACKOFF_SECONDS": "1",
     # Every fault test lints the same workload: with the cache on, later ones would lint nothing.
     "RESULT_CACHE_ENABLED": "false",
 }
@@ -44,3 +50,39 @@ def job_in_progress(system: System, zip_path: str) -> str:
     job_id = system.submit({"zip_file_path": zip_path, "dialect": "postgres"})
     system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
     return job_id
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process below it."""
+    tree, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        tree.append(pid)
+        stack += _children(pid)
+    return tree
+
+
+def supervisor_pid(system: System) -> int:
+    """The `deployments.up` process: the parent of every role."""
+    stat = Path(f"/proc/{system.pids()['api']}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def power_cut(system: System) -> int:
+    """Every process of the system at once, the supervisor included: frozen (SIGSTOP) so none
+    can react to another's death (the roles' parent-death SIGTERM, a runner's orderly
+    shutdown), then SIGKILLed. Returns how many processes died."""
+    tree = process_tree(supervisor_pid(system))
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    return len(tree)
