@@ -135,6 +135,11 @@ class FlowSettings(BaseSettings):
     RECONCILE_INTERVAL_SECONDS: float = Field(
         default=10.0, gt=0, description="How often the API reconciles jobs with Prefect."
     )
+    RECONCILE_PAGE_SIZE: int = Field(
+        default=500,
+        ge=1,
+        description="Unfinished jobs the reconciler reads per query; it pages on to the last.",
+    )
     TRIGGER_RETRY_AFTER_SECONDS: float = Field(
         default=30.0,
         gt=0,

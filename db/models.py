@@ -2,7 +2,8 @@
 columns.
 
 Added: jobs `flow_run_id`, `dialect`, `ignored_file_count`, `heartbeat_at`, `options`,
-`submitter`, `callback_url`, `callback_status`, `attempt`, `retry_after` (and the table
+`submitter`, `callback_url`, `callback_status`, `attempt`, `retry_after`,
+`callback_claimed_at` (and the table
 `linting_job_attempts`: one row per run of a job); tasks `effective_config`, `file_name`
 (the path inside the submission), `violation_count` and `source_path_hash` (SHA-256 of
 `source_file_path`, the idempotency key: a unique index over VARCHAR(255)+VARCHAR(1024) in
@@ -128,6 +129,9 @@ class LintingJob(Base):
     # Set while an automatic retry waits for its backoff: ACCEPTED, no flow run, not triggered
     # before this time (services/reconcile.py triggers it).
     retry_after: Mapped[datetime | None] = mapped_column(Timestamp)
+    # When an API process claimed the job's callback ("sending"): a claim older than a delivery
+    # can last was left by a dead process, and is claimed again (services/callbacks.py).
+    callback_claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     # Every run of the job, oldest first (loaded with the job: `GET /jobs/{id}` shows them).
     attempts: Mapped[list["LintingJobAttempt"]] = relationship(
         order_by="LintingJobAttempt.number", lazy="selectin", viewonly=True

@@ -17,7 +17,13 @@ so exactly one of them moves the job on.
 
 import logging
 from datetime import timedelta
+from typing import Any
+from uuid import UUID
 
+import httpx
+from prefect import get_client
+from prefect.exceptions import PrefectException
+from prefect.states import State
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
@@ -35,6 +41,27 @@ GAVE_UP = "gave up"
 RUNNER_SHUTDOWN = "Runner is shutting down"
 
 
+def cancelled_by_runner(state: State[Any], flow_run_id: str | None = None) -> bool:
+    """Whether a cancelled (or cancelling) run was cancelled by its runner shutting down, not
+    by a person.
+
+    Judged on the run's whole history when Prefect answers, not on its last state alone: a
+    runner that dies while cancelling leaves the run CANCELLING, and Prefect's server later
+    marks it CANCELLED with a message of its own ("Flow run cancellation timed out"), which
+    must not read as a person's decision.
+    """
+    messages = [state.message or ""]
+    if flow_run_id:
+        try:
+            with get_client(sync_client=True) as client:
+                messages += [
+                    s.message or "" for s in client.read_flow_run_states(UUID(flow_run_id))
+                ]
+        except (PrefectException, httpx.HTTPError) as exc:
+            logger.warning("states of flow run %s unread: %s", flow_run_id, exc)
+    return any(RUNNER_SHUTDOWN in m for m in messages)
+
+
 def backoff(settings: Settings, attempt: int) -> float:
     """Seconds before attempt `attempt + 1`, after attempt `attempt` ended."""
     return settings.JOB_RETRY_BACKOFF_SECONDS * 2 ** max(attempt - 1, 0)
@@ -46,8 +73,14 @@ def end_attempt(
     job_id: str,
     flow_run_id: str | None,
     reason: str,
+    *,
+    retry: bool = True,
 ) -> str | None:
     """The job's run `flow_run_id` ended, for `reason`, without finishing the job.
+
+    `retry` False: the end was a person's (a run cancelled in the UI): the job is FAILED at
+    once, whatever attempts are left. Every change is conditional on the job being unfinished
+    and still on this attempt and run, and logged.
 
     Returns:
         RETRY (the next attempt is queued), GAVE_UP (the job is FAILED), or None: nothing to do
@@ -58,16 +91,15 @@ def end_attempt(
         job = queries.jobs.get_job(session, job_id)
         if job is None or job.status in FINAL_JOB_STATUSES or job.flow_run_id != flow_run_id:
             return None
-        if job.attempt < settings.JOB_MAX_ATTEMPTS:
+        if retry and job.attempt < settings.JOB_MAX_ATTEMPTS:
             after = utcnow() + timedelta(seconds=backoff(settings, job.attempt))
-            return (
-                RETRY
-                if queries.jobs.schedule_retry(session, job, flow_run_id, reason, after)
-                else None
-            )
+            queued = queries.jobs.schedule_retry(session, job, flow_run_id, reason, after)
+            return RETRY if queued else None
         message = (
             f"{job.attempt} attempts failed (JOB_MAX_ATTEMPTS={settings.JOB_MAX_ATTEMPTS}); "
             f"the last: {reason}; retry the job"
+            if retry
+            else f"{reason}; retry the job"
         )[:4000]
         return GAVE_UP if queries.jobs.give_up(session, job, flow_run_id, reason, message) else None
 
@@ -76,5 +108,7 @@ def end_attempt(
     if outcome == RETRY:
         logger.warning("attempt ended (%s); the job will be retried", reason, extra=extra)
     elif outcome == GAVE_UP:
-        logger.error("attempt ended (%s); no attempts left, job FAILED", reason, extra=extra)
+        logger.error("attempt ended (%s); job FAILED", reason, extra=extra)
+    else:
+        logger.info("attempt end (%s) already handled or superseded", reason, extra=extra)
     return outcome

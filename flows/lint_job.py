@@ -26,7 +26,7 @@ from db import queries
 from db.engine import sessions
 from db.models import JobStatus, SubmissionType, TaskStatus
 from db.retry import in_transaction
-from flows.attempts import RUNNER_SHUTDOWN, end_attempt
+from flows.attempts import cancelled_by_runner, end_attempt
 from flows.heartbeat import heartbeat
 from flows.runner import worker_threads
 from linting import result_cache, storage
@@ -78,7 +78,8 @@ def _end_attempt(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
 
     A crash, a failure (the job is not final: its input was fine) and a cancellation by a
     shutting-down runner end the attempt, and the job is retried automatically
-    (flows/attempts.py); a run cancelled by a person fails the job.
+    (flows/attempts.py); a run cancelled by a person fails the job. Either only while this run
+    is the job's current one.
     """
     job_id = flow_run.parameters.get("job_id")
     if not job_id:
@@ -87,26 +88,28 @@ def _end_attempt(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
         f"flow run {flow_run.name} ended {state.type.value}: {state.message or 'no message'}"
     )[:4000]
     settings = get_settings()
-    session_maker = sessions(settings.DATABASE_URL)
-    if state.is_cancelling() or state.is_cancelled():
-        if RUNNER_SHUTDOWN not in (state.message or ""):
-            message = f"{reason}; retry the job"
-            changed = in_transaction(
-                session_maker,
-                lambda s: queries.jobs.fail_job(s, job_id, message, only_if_unfinished=True),
-                give_up_after=settings.DB_RETRY_SECONDS,
-            )
-            if changed:
-                logger.error("job %s marked FAILED: %s", job_id, message)
-            return
-    end_attempt(settings, session_maker, job_id, str(flow_run.id), reason)
+    by_person = (state.is_cancelling() or state.is_cancelled()) and not cancelled_by_runner(
+        state, str(flow_run.id)
+    )
+    end_attempt(
+        settings,
+        sessions(settings.DATABASE_URL),
+        job_id,
+        str(flow_run.id),
+        reason,
+        retry=not by_person,
+    )
 
 
-def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, dict[str, Any]]:
+def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, dict[str, Any]] | None:
+    """The job's source and options, once it is PROCESSING by this run; None when this run is
+    not the job's (superseded by a later attempt)."""
     job = queries.jobs.get_job(session, job_id)
     if job is None:
         raise ValueError(f"job {job_id} does not exist")
-    queries.jobs.mark_job_processing(session, job_id, current_flow_run.id)
+    run_id = str(current_flow_run.id) if current_flow_run.id else None
+    if not queries.jobs.mark_job_processing(session, job_id, run_id):
+        return None
     options = JobOptions.from_json(job.options, legacy_dialect=job.dialect)
     return job.submission_type, job.source_path, options.to_json()
 
@@ -133,18 +136,27 @@ def _run_job(job_id: str) -> dict[str, Any]:
     def write(work: Any) -> Any:
         return in_transaction(session_maker, work, give_up_after=patience)
 
-    submission, source_path, options = write(lambda s: _start(s, job_id))
+    started = write(lambda s: _start(s, job_id))
+    if started is None:
+        log.warning("job %s belongs to another run now: this run does nothing", job_id)
+        return {"status": "superseded"}
+    submission, source_path, options = started
+    run_id = str(current_flow_run.id) if current_flow_run.id else None
     with heartbeat(session_maker, job_id, settings.HEARTBEAT_SECONDS):
         try:
             files, ignored = collect_files(job_id, submission, source_path, settings)
         except LintServiceError as exc:
             reason = str(exc)
 
-            def fail(session: Session) -> None:
-                queries.jobs.fail_job(session, job_id, reason, only_if_unfinished=False)
-                queries.jobs.end_attempt(session, job_id, reason)  # bad input: never retried
+            def fail(session: Session) -> bool:
+                # Bad input: never retried. Only while this run is the job's.
+                job = queries.jobs.get_job(session, job_id)
+                return job is not None and queries.jobs.give_up(
+                    session, job, run_id, reason, reason
+                )
 
-            write(fail)
+            if write(fail):
+                log.error("job %s FAILED: %s", job_id, reason)
             raise
 
         def ensure(session: Session) -> list[queries.tasks.PendingFile]:
@@ -179,12 +191,17 @@ def _run_job(job_id: str) -> dict[str, Any]:
             counts = queries.tasks.task_counts(session, job_id)
             if counts[TaskStatus.PENDING] + counts[TaskStatus.IN_PROGRESS]:
                 return None, None, counts  # a batch was lost: the attempt ends, not the job
-            status, message = finish_job(session, job_id, counts)
+            ended = finish_job(session, job_id, counts, flow_run_id=run_id)
+            if ended is None:
+                return None, "superseded", counts
             queries.jobs.end_attempt(session, job_id, None)
-            return status, message, counts
+            return (*ended, counts)
 
         status, message, counts = write(finish)
     summary = {k.value: v for k, v in counts.items()}
+    if status is None and message == "superseded":
+        log.warning("job %s belongs to another run now: its status is that run's", job_id)
+        return {"status": "superseded", **summary}
     if status is None:
         unfinished = counts[TaskStatus.PENDING] + counts[TaskStatus.IN_PROGRESS]
         raise RuntimeError(

@@ -8,13 +8,16 @@ and the one place that starts automatic retries.
 - A job whose flow run is final in Prefect but whose row is not: a COMPLETED run finishes it
   from its task rows; a failed or crashed run, or one cancelled by a shutting-down runner (or
   CANCELLING for over STALE_AFTER_SECONDS: the runner died), ends the attempt (retried until
-  JOB_MAX_ATTEMPTS); a run a person cancelled fails the job.
+  JOB_MAX_ATTEMPTS); a run a person cancelled fails the job. Whether a cancellation was the
+  runner's is read from the run's whole history (flows/attempts.py: cancelled_by_runner).
 - A PROCESSING job whose flow run is RUNNING but whose heartbeat stopped (its host died, or a
   power cut; Prefect 3.9 does not notice that by itself) has its run set to Crashed, and the
   attempt ends. (A run PENDING for long is not judged: a runner holds claimed runs PENDING
   while its FLOW_RUN_LIMIT slots are busy.)
 Every API instance runs it, over every unfinished job (page by page); each step is a
-conditional update or an idempotent trigger, so instances may overlap.
+conditional update on (job, attempt, run) or an idempotent trigger, so instances may overlap,
+and a snapshot read at the start of a page never overwrites what changed since. Every change
+is logged.
 """
 
 import asyncio
@@ -33,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.settings import Settings
 from db import queries
 from db.models import JobStatus, LintingJob, TaskStatus, utcnow
-from flows.attempts import RUNNER_SHUTDOWN, end_attempt
+from flows.attempts import cancelled_by_runner, end_attempt
 from flows.start import start_job, start_next_attempt
 from linting.status import finish_job
 
@@ -66,14 +69,10 @@ def _crash_run(flow_run_id: str, message: str) -> None:
         client.set_flow_run_state(UUID(flow_run_id), Crashed(message=message), force=True)
 
 
-# Jobs read per query; the pass pages on until none is left.
-PAGE_SIZE = 500
-
-
 def reconcile_once(
     settings: Settings,
     sessions: sessionmaker[Session],
-    page_size: int = PAGE_SIZE,
+    page_size: int | None = None,
     watching_since: datetime | None = None,
 ) -> int:
     """One pass over unfinished jobs that have been quiet for a while, or whose automatic
@@ -83,6 +82,7 @@ def reconcile_once(
     missed before then is no evidence of a dead run (the database, or this API, was away), so
     runs are judged stale only once that is longer ago than STALE_AFTER_SECONDS.
     """
+    page_size = page_size or settings.RECONCILE_PAGE_SIZE
     now = utcnow()
     quiet = min(settings.TRIGGER_RETRY_AFTER_SECONDS, settings.STALE_AFTER_SECONDS)
     changed = 0
@@ -143,13 +143,15 @@ def _settle(
     since = _naive(state.timestamp)
     watched = watching_since is None or watching_since < stale
     touched = max(t for t in (job.heartbeat_at, job.updated_at) if t is not None)
+    retry = True  # False: a person cancelled the run
     if state.type == StateType.COMPLETED:
 
         def finish(session: Session) -> bool:
             counts = queries.tasks.task_counts(session, job.job_id)
             if counts[TaskStatus.PENDING] + counts[TaskStatus.IN_PROGRESS]:
-                return False
-            finish_job(session, job.job_id, counts)
+                return False  # not the job's end: the attempt ends below
+            if finish_job(session, job.job_id, counts, flow_run_id=run_id) is None:
+                return False  # the job is on another run now
             queries.jobs.end_attempt(session, job.job_id, None)
             return True
 
@@ -161,12 +163,8 @@ def _settle(
     elif state.type in _ENDED_BADLY or (
         state.type == StateType.CANCELLING and since is not None and since < stale
     ):
-        if state.type in _CANCELS and RUNNER_SHUTDOWN not in (state.message or ""):
-            message = f"flow run {run_id} was cancelled: {state.message or 'no message'}"
-            with sessions.begin() as session:
-                done = queries.jobs.fail_job(session, job.job_id, message, only_if_unfinished=True)
-            return done
         reason = f"flow run {run_id} ended {state.type.value}: {state.message or 'no message'}"
+        retry = state.type not in _CANCELS or cancelled_by_runner(state, run_id)
     elif (
         state.type == StateType.RUNNING
         and job.status == JobStatus.PROCESSING
@@ -182,7 +180,7 @@ def _settle(
         _crash_run(str(run_id), reason)
     else:
         return False
-    outcome = end_attempt(settings, sessions, job.job_id, run_id, reason[:4000])
+    outcome = end_attempt(settings, sessions, job.job_id, run_id, reason[:4000], retry=retry)
     if outcome:
         logger.warning("reconciled: %s (%s)", reason, outcome, extra=extra)
     return outcome is not None
@@ -202,7 +200,7 @@ async def reconcile_forever(settings: Settings, sessions: sessionmaker[Session])
         await asyncio.sleep(settings.RECONCILE_INTERVAL_SECONDS)
         try:
             await asyncio.to_thread(
-                reconcile_once, settings, sessions, PAGE_SIZE, watching_since or utcnow()
+                reconcile_once, settings, sessions, None, watching_since or utcnow()
             )
         except Exception:  # noqa: BLE001 - a boundary: log and try again next interval
             logger.exception("reconcile pass failed")

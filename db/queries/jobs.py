@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -20,6 +20,9 @@ from db.models import (
     SubmissionType,
     utcnow,
 )
+
+# The callback status of a delivery in flight (claimed by one API process).
+SENDING = "sending"
 
 
 @dataclass(frozen=True)
@@ -205,8 +208,24 @@ def attempts_of(session: Session, job_id: str) -> list[LintingJobAttempt]:
     )
 
 
-def mark_job_processing(session: Session, job_id: str, flow_run_id: str | None) -> None:
-    """PROCESSING, also from a final state: a retried run of a job starts it again."""
+def mark_job_processing(session: Session, job_id: str, flow_run_id: str | None) -> bool:
+    """PROCESSING, if `flow_run_id` is the job's current run; returns whether it was.
+
+    Its run: the one recorded on the job, or, while none is (the trigger's answer not written
+    yet), any run but one of its earlier attempts. So a superseded run (a crashed attempt whose
+    process lived on, a stale run retried by hand) never takes a job back; the job's own run
+    retried in Prefect's UI does, even from a final state. Without a run id (outside Prefect),
+    unconditional.
+    """
+    job = get_job(session, job_id)
+    if job is None:
+        return False
+    if flow_run_id and job.flow_run_id not in (None, flow_run_id):
+        return False
+    if flow_run_id and job.flow_run_id is None:
+        earlier = {a.flow_run_id for a in attempts_of(session, job_id) if a.number < job.attempt}
+        if flow_run_id in earlier:
+            return False
     now = utcnow()
     values: dict[str, object] = {
         "status": JobStatus.PROCESSING,
@@ -214,18 +233,26 @@ def mark_job_processing(session: Session, job_id: str, flow_run_id: str | None) 
         "updated_at": now,
         "heartbeat_at": now,
         "callback_status": None,  # a run that ends again calls back again
+        "retry_after": None,
     }
     if flow_run_id:
         values["flow_run_id"] = flow_run_id
-    session.execute(
-        update(LintingJob).where(LintingJob.job_id == job_id).values(retry_after=None, **values)
+    result = session.execute(
+        update(LintingJob)
+        .where(
+            LintingJob.job_id == job_id,
+            LintingJob.attempt == job.attempt,
+            _run_is(job.flow_run_id) if flow_run_id else true(),
+        )
+        .values(**values)
     )
-    job = get_job(session, job_id)
-    if job is not None:
-        attempt: dict[str, object] = {"started_at": now, "ended_at": None, "reason": None}
-        if flow_run_id:
-            attempt["flow_run_id"] = flow_run_id
-        _update_attempt(session, job_id, job.attempt, **attempt)
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    attempt: dict[str, object] = {"started_at": now, "ended_at": None, "reason": None}
+    if flow_run_id:
+        attempt["flow_run_id"] = flow_run_id
+    _update_attempt(session, job_id, job.attempt, **attempt)
+    return True
 
 
 def beat(session: Session, job_id: str) -> None:
@@ -297,15 +324,33 @@ def set_callback_status(session: Session, job_id: str, status: str) -> None:
     )
 
 
-def claim_callbacks(session: Session, limit: int = 50) -> list[tuple[str, str]]:
+def claim_callbacks(
+    session: Session, limit: int = 50, stale_before: datetime | None = None
+) -> list[tuple[str, str]]:
     """Ended jobs with a callback not yet sent, marked "sending" by this caller; returns
-    (job_id, url) of those this caller won (another API instance may race for the same)."""
+    (job_id, url) of those this caller won (another API instance may race for the same).
+
+    With `stale_before`, a job left "sending" by a claim older than that (its API process died
+    mid-delivery) is claimed again.
+    """
+    unsent = LintingJob.callback_status.is_(None)
+    if stale_before is not None:
+        unsent = or_(
+            unsent,
+            and_(
+                LintingJob.callback_status == SENDING,
+                or_(
+                    LintingJob.callback_claimed_at.is_(None),
+                    LintingJob.callback_claimed_at < stale_before,
+                ),
+            ),
+        )
     due = session.execute(
         select(LintingJob.job_id, LintingJob.callback_url)
         .where(
             LintingJob.status.in_(list(FINAL_JOB_STATUSES)),
             LintingJob.callback_url.is_not(None),
-            LintingJob.callback_status.is_(None),
+            unsent,
         )
         .limit(limit)
     ).all()
@@ -313,8 +358,8 @@ def claim_callbacks(session: Session, limit: int = 50) -> list[tuple[str, str]]:
     for job_id, url in due:
         result = session.execute(
             update(LintingJob)
-            .where(LintingJob.job_id == job_id, LintingJob.callback_status.is_(None))
-            .values(callback_status="sending")
+            .where(LintingJob.job_id == job_id, unsent)
+            .values(callback_status=SENDING, callback_claimed_at=utcnow())
         )
         if result.rowcount:  # type: ignore[attr-defined]
             won.append((job_id, url))
@@ -383,10 +428,20 @@ def relints_of(session: Session, job_id: str) -> list[LintingJob]:
     )
 
 
-def set_final_status(session: Session, job_id: str, status: JobStatus, message: str | None) -> None:
-    """Record a job's final status and reason (decided by `linting.status.final_status`)."""
-    session.execute(
-        update(LintingJob)
-        .where(LintingJob.job_id == job_id)
-        .values(status=status, error_message=message, updated_at=utcnow())
-    )
+def set_final_status(
+    session: Session,
+    job_id: str,
+    status: JobStatus,
+    message: str | None,
+    flow_run_id: str | None = None,
+) -> bool:
+    """Record a job's final status and reason (decided by `linting.status.final_status`).
+
+    With `flow_run_id`, only while that run is the job's (a superseded run decides nothing).
+    Returns whether it was recorded.
+    """
+    stmt = update(LintingJob).where(LintingJob.job_id == job_id)
+    if flow_run_id is not None:
+        stmt = stmt.where(LintingJob.flow_run_id == flow_run_id)
+    result = session.execute(stmt.values(status=status, error_message=message, updated_at=utcnow()))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

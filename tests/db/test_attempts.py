@@ -4,12 +4,14 @@ reconciler's worklist pages and includes due retries."""
 
 from datetime import timedelta
 
+from prefect import flow, get_client
+from prefect.states import Cancelled, Cancelling, Running
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
 from db import queries
 from db.models import JobStatus, utcnow
-from flows.attempts import GAVE_UP, RETRY, backoff, end_attempt
+from flows.attempts import GAVE_UP, RETRY, backoff, cancelled_by_runner, end_attempt
 from tests.support.factories import make_job
 
 
@@ -102,3 +104,63 @@ def test_worklist_pages_and_includes_due_retries(session_maker: sessionmaker[Ses
     with session_maker() as s:
         due = queries.jobs.unfinished_jobs(s, utcnow() - timedelta(hours=1), now=utcnow())
     assert job_id in {j.job_id for j in due}
+
+
+def test_a_superseded_run_never_takes_the_job_back(session_maker: sessionmaker[Session]) -> None:
+    job_id = make_job(session_maker)
+    old, new = "00000000-0000-0000-0000-0000000000c1", "00000000-0000-0000-0000-0000000000c2"
+    _started(session_maker, job_id, old)
+    assert end_attempt(_settings(), session_maker, job_id, old, "crash") == RETRY
+    # The old run's process lived on: before or after the new attempt's run is recorded, it
+    # can neither start the job again nor set its final status.
+    with session_maker.begin() as s:
+        assert not queries.jobs.mark_job_processing(s, job_id, old)
+        queries.jobs.set_flow_run_id(s, job_id, new, attempt=2)
+        assert not queries.jobs.mark_job_processing(s, job_id, old)
+        assert not queries.jobs.set_final_status(s, job_id, JobStatus.FAILED, "x", old)
+        assert queries.jobs.mark_job_processing(s, job_id, new)
+    job = _job(session_maker, job_id)
+    assert (job.status, job.flow_run_id, job.attempt) == (JobStatus.PROCESSING, new, 2)
+    # The old run's late hook or a stale reconciler snapshot changes nothing either.
+    assert end_attempt(_settings(), session_maker, job_id, old, "late", retry=False) is None
+    assert _job(session_maker, job_id).status == JobStatus.PROCESSING
+
+
+def test_a_person_cancelling_fails_the_job_at_once(session_maker: sessionmaker[Session]) -> None:
+    job_id = make_job(session_maker)
+    run = "00000000-0000-0000-0000-0000000000d1"
+    _started(session_maker, job_id, run)
+    reason = "flow run x ended CANCELLED: cancelled in the UI"
+    assert end_attempt(_settings(), session_maker, job_id, run, reason, retry=False) == GAVE_UP
+    job = _job(session_maker, job_id)
+    assert job.status == JobStatus.FAILED and job.attempt == 1
+    assert job.error_message == f"{reason}; retry the job"
+    assert job.attempts[-1].reason == reason and job.attempts[-1].ended_at
+
+
+def test_a_cancellation_is_the_runners_if_any_state_says_so() -> None:
+    assert cancelled_by_runner(Cancelled(message="Runner is shutting down."))
+    assert not cancelled_by_runner(Cancelled(message="Cancelled from the UI"))
+    # Without a run id only the state itself is read (no Prefect needed).
+    timed_out = Cancelled(message="Flow run cancellation timed out; marked as Cancelled.")
+    assert not cancelled_by_runner(timed_out)
+
+
+def test_a_runner_cancel_timed_out_by_prefect_is_still_the_runners(prefect_api: str) -> None:
+    """The runner died while cancelling: Prefect's server ends the run CANCELLED with its own
+    message; the run's history still says the runner cancelled it (an infrastructure end)."""
+
+    @flow(name="attempts-probe")
+    def probe() -> None:
+        return None
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(probe, state=Running())
+        client.set_flow_run_state(run.id, Cancelling(message="Runner is shutting down."))
+        timed_out = Cancelled(message="Flow run cancellation timed out; marked as Cancelled.")
+        client.set_flow_run_state(run.id, timed_out, force=True)
+        person = client.create_flow_run(probe, state=Running())
+        client.set_flow_run_state(person.id, Cancelling(message="from the UI"))
+        client.set_flow_run_state(person.id, timed_out, force=True)
+    assert cancelled_by_runner(timed_out, str(run.id))
+    assert not cancelled_by_runner(timed_out, str(person.id))

@@ -6,10 +6,14 @@ import contextlib
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
+import httpx
+
+from deployments.processes import wait_for
 from tests.support.corpus import CORPUS
 from tests.support.factories import folder_entries
-from tests.support.system import System
+from tests.support.system import FINAL, System
 
 FAULT_ENV = {
     "LINT_TIMEOUT_SECONDS": "8",
@@ -21,6 +25,12 @@ FAULT_ENV = {
     "BATCH_MAX_FILES": "10",
     "DB_RETRY_SECONDS": "120",
     "JOB_RETRY_BACKOFF_SECONDS": "1",
+    # Every pass pages: a few jobs already fill a page (tests/faults/test_reconcile_pages.py).
+    "RECONCILE_PAGE_SIZE": "2",
+    # Callbacks to a receiver on this host, one try of at most 10 s: a claim is stale after 11 s.
+    "CALLBACK_ALLOWED_NETWORKS": "127.0.0.0/8",
+    "CALLBACK_ATTEMPTS": "1",
+    "CALLBACK_TIMEOUT_SECONDS": "10",
     # Every fault test lints the same workload: with the cache on, later ones would lint nothing.
     "RESULT_CACHE_ENABLED": "false",
 }
@@ -86,3 +96,28 @@ def power_cut(system: System) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
     return len(tree)
+
+
+def watch_final(
+    system: System, job_ids: list[str], timeout: float
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """Poll GET /jobs/{id} of every job until all are final, as a CI client waiting with
+    `--wait` would; returns their final bodies and each one's statuses as seen, in order
+    (repeats collapsed), so a test can show no FAILED was ever seen on the way."""
+    seen: dict[str, list[str]] = {j: [] for j in job_ids}
+    bodies: dict[str, dict[str, Any]] = {}
+
+    def probe() -> dict[str, dict[str, Any]] | None:
+        for job_id in job_ids:
+            try:
+                body = system.job(job_id)
+            except (httpx.HTTPError, AssertionError):
+                continue  # the API may be starting
+            if not seen[job_id] or seen[job_id][-1] != body["job_status"]:
+                seen[job_id].append(body["job_status"])
+            bodies[job_id] = body
+        done = len(bodies) == len(job_ids)
+        return bodies if done and all(b["job_status"] in FINAL for b in bodies.values()) else None
+
+    wait_for(probe, timeout, lambda: f"jobs not final: {seen}\n{system.logs()}", 0.3)
+    return bodies, seen
