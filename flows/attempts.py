@@ -20,9 +20,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-import httpx
 from prefect import get_client
-from prefect.exceptions import PrefectException
 from prefect.states import State
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,17 +47,17 @@ def cancelled_by_runner(state: State[Any], flow_run_id: str | None = None) -> bo
     runner that dies while cancelling leaves the run CANCELLING, and Prefect's server later
     marks it CANCELLED with a message of its own ("Flow run cancellation timed out"), which
     must not read as a person's decision.
+
+    Raises:
+        PrefectException, httpx.HTTPError: Prefect did not answer (then nothing is decided).
     """
-    messages = [state.message or ""]
-    if flow_run_id:
-        try:
-            with get_client(sync_client=True) as client:
-                messages += [
-                    s.message or "" for s in client.read_flow_run_states(UUID(flow_run_id))
-                ]
-        except (PrefectException, httpx.HTTPError) as exc:
-            logger.warning("states of flow run %s unread: %s", flow_run_id, exc)
-    return any(RUNNER_SHUTDOWN in m for m in messages)
+    if RUNNER_SHUTDOWN in (state.message or ""):
+        return True
+    if not flow_run_id:
+        return False
+    with get_client(sync_client=True) as client:
+        history = client.read_flow_run_states(UUID(flow_run_id))
+    return any(RUNNER_SHUTDOWN in (s.message or "") for s in history)
 
 
 def backoff(settings: Settings, attempt: int) -> float:

@@ -12,9 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import PrefectException
 from prefect.runtime import flow_run as current_flow_run
 from prefect.runtime import task_run as current_task_run
 from prefect.states import State
@@ -88,9 +90,14 @@ def _end_attempt(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
         f"flow run {flow_run.name} ended {state.type.value}: {state.message or 'no message'}"
     )[:4000]
     settings = get_settings()
-    by_person = (state.is_cancelling() or state.is_cancelled()) and not cancelled_by_runner(
-        state, str(flow_run.id)
-    )
+    try:
+        by_person = (state.is_cancelling() or state.is_cancelled()) and not cancelled_by_runner(
+            state, str(flow_run.id)
+        )
+    except (PrefectException, httpx.HTTPError) as exc:
+        # Undecided: the reconciler settles the job from the run's state once Prefect answers.
+        logger.warning("job %s: the run's cancellation not judged: %s", job_id, exc)
+        return
     end_attempt(
         settings,
         sessions(settings.DATABASE_URL),

@@ -12,8 +12,8 @@ and the one place that starts automatic retries.
   runner's is read from the run's whole history (flows/attempts.py: cancelled_by_runner).
 - A PROCESSING job whose flow run is RUNNING but whose heartbeat stopped (its host died, or a
   power cut; Prefect 3.9 does not notice that by itself) has its run set to Crashed, and the
-  attempt ends. (A run PENDING for long is not judged: a runner holds claimed runs PENDING
-  while its FLOW_RUN_LIMIT slots are busy.)
+  attempt ends. So does an ACCEPTED job whose run stayed PENDING for PENDING_STALE_FACTOR x
+  STALE_AFTER_SECONDS: a runner that claimed it died before starting its process.
 Every API instance runs it, over every unfinished job (page by page); each step is a
 conditional update on (job, attempt, run) or an idempotent trigger, so instances may overlap,
 and a snapshot read at the start of a page never overwrites what changed since. Every change
@@ -62,6 +62,12 @@ def _states(flow_run_ids: list[str]) -> dict[str, State]:
             )
             found.update({str(run.id): run.state for run in runs if run.state is not None})
     return found
+
+
+# A runner takes a concurrency slot before it moves a run to PENDING (Prefect 3.9's
+# ScheduledRunPoller), so PENDING lasts only while its process starts; one PENDING for several
+# STALE_AFTER_SECONDS was claimed by a runner that died (a power cut) and nothing will start it.
+PENDING_STALE_FACTOR = 3
 
 
 def _crash_run(flow_run_id: str, message: str) -> None:
@@ -176,6 +182,19 @@ def _settle(
         reason = (
             f"flow run {run_id} stopped reporting (no heartbeat for over "
             f"{settings.STALE_AFTER_SECONDS:g} s; its host may have died)"
+        )
+        _crash_run(str(run_id), reason)
+    elif (
+        state.type == StateType.PENDING
+        and job.status == JobStatus.ACCEPTED
+        and watched
+        and since is not None
+        and since < now - timedelta(seconds=PENDING_STALE_FACTOR * settings.STALE_AFTER_SECONDS)
+    ):
+        reason = (
+            f"flow run {run_id} stayed PENDING for over "
+            f"{PENDING_STALE_FACTOR * settings.STALE_AFTER_SECONDS:g} s (its runner died "
+            "before starting it)"
         )
         _crash_run(str(run_id), reason)
     else:
