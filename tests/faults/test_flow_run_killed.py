@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import LintingTask, TaskStatus
 from tests.support.checks import assert_rows_match_files, flow_run
-from tests.support.faults import job_in_progress
+from tests.support.faults import job_in_progress, watch_final
 from tests.support.system import System
 
 
@@ -30,8 +30,9 @@ def test_flow_run_killed_is_retried_automatically(
         }
     assert 0 < len(before) < len(names), len(before)
 
-    body = system.wait_final(job_id, timeout=180)
-    assert body["job_status"] == "COMPLETED", body
+    bodies, seen = watch_final(system, [job_id], timeout=180)
+    body = bodies[job_id]
+    assert seen[job_id][-1] == "COMPLETED" and "FAILED" not in seen[job_id], seen
     rows_by_name = assert_rows_match_files(session_maker, system.shared_root, job_id, names)
     for name, mtime in before.items():
         path = system.shared_root / str(rows_by_name[name].result_file_path)

@@ -8,7 +8,7 @@ import time
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.checks import assert_rows_match_files, flow_run
-from tests.support.faults import FAULT_ENV, job_in_progress
+from tests.support.faults import FAULT_ENV, job_in_progress, watch_final
 from tests.support.system import System
 
 
@@ -36,8 +36,9 @@ def test_host_lost_mid_job_is_retried_automatically(
     assert "no heartbeat" in reason, body["attempts"]
     system.wait_run_state(first_run, "CRASHED")
 
-    body = system.wait_final(job_id, timeout=180)
-    assert body["job_status"] == "COMPLETED", body
+    bodies, seen = watch_final(system, [job_id], timeout=180)
+    body = bodies[job_id]
+    assert seen[job_id][-1] == "COMPLETED" and "FAILED" not in seen[job_id], seen
     assert_rows_match_files(session_maker, system.shared_root, job_id, names)
     assert len(body["attempts"]) == 2, body["attempts"]
     assert "auto-retry" in flow_run(system.prefect_api, body["flow_run_id"])["tags"]
