@@ -91,4 +91,8 @@ def test_power_cut_mid_job(
             timeout=30,
         ).json()
         assert len(runs) == len(attempts), [(r["id"], r["state_type"]) for r in runs]
-    print(f"power cut: {killed} processes killed; jobs COMPLETED {took:.1f} s after restart")  # noqa: T201
+    reasons = [a["reason"] for b in bodies.values() for a in b["attempts"] if a["reason"]]
+    print(  # noqa: T201
+        f"power cut: {killed} processes killed; jobs COMPLETED {took:.1f} s after restart; "
+        f"statuses seen {seen}; attempts ended: {reasons}"
+    )
