@@ -81,7 +81,10 @@ def test_chaos_soak(
     rng = random.Random(seed)
     data = tmp_path_factory.mktemp("soak")
     started = utcnow() - timedelta(seconds=1)
-    with running_system(database_url, data, FAULT_ENV) as system:
+    # Kills land every few seconds, so one long job may lose several runs: more attempts than
+    # the default, or the soak would measure JOB_MAX_ATTEMPTS rather than recovery.
+    env = {**FAULT_ENV, "JOB_MAX_ATTEMPTS": "10"}
+    with running_system(database_url, data, env) as system:
         archives = _archives(system.shared_root)
         stop = threading.Event()
         results: list[tuple[list[tuple[str, set[str]]], int]] = []
