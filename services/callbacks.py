@@ -65,7 +65,7 @@ class Delivery:
 
     @classmethod
     def new(cls, job_id: str, url: str, body: bytes, ending: str = "") -> "Delivery":
-        """`ending` names this ending of the job (its attempt and final time): the message id
+        """`ending` names this ending of the job (its attempt and its start): the message id
         derives from it, so a delivery claimed again after its API process died is the same
         message, which the receiver drops if it got it already."""
         token = hashlib.sha256(f"{job_id}|{ending}".encode()).hexdigest()[:12]
@@ -203,7 +203,9 @@ def claim_deliveries(
             if job is None:
                 continue
             body = json.dumps(job_summary(session, job), separators=(",", ":")).encode()
-        ending = f"{job.attempt}|{job.updated_at.isoformat()}"
+        # The attempt and when it started name this ending (not `updated_at`: a claim moves it).
+        current = next((a for a in job.attempts if a.number == job.attempt), None)
+        ending = f"{job.attempt}|{current.started_at if current else ''}"
         deliveries.append(Delivery.new(job_id, url, body, ending))
     return deliveries
 

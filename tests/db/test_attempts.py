@@ -6,11 +6,12 @@ from datetime import timedelta
 
 from prefect import flow, get_client
 from prefect.states import Cancelled, Cancelling, Running
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
 from db import queries
-from db.models import JobStatus, utcnow
+from db.models import JobStatus, LintingJob, utcnow
 from flows.attempts import GAVE_UP, RETRY, backoff, cancelled_by_runner, end_attempt
 from tests.support.factories import make_job
 
@@ -164,3 +165,21 @@ def test_a_runner_cancel_timed_out_by_prefect_is_still_the_runners(prefect_api: 
         client.set_flow_run_state(person.id, timed_out, force=True)
     assert cancelled_by_runner(timed_out, str(run.id))
     assert not cancelled_by_runner(timed_out, str(person.id))
+
+
+def test_a_stale_callback_claim_is_claimed_again_once(session_maker: sessionmaker[Session]) -> None:
+    job_id = make_job(session_maker)
+    with session_maker.begin() as s:
+        s.execute(
+            update(LintingJob)
+            .where(LintingJob.job_id == job_id)
+            .values(status=JobStatus.COMPLETED, callback_url="https://example.com/hook")
+        )
+        assert job_id in {j for j, _ in queries.jobs.claim_callbacks(s, limit=1000)}
+        # Still within its lease: no one else takes it.
+        before = utcnow() - timedelta(hours=1)
+        assert job_id not in {j for j, _ in queries.jobs.claim_callbacks(s, 1000, before)}
+        # Past its lease (its API process died): claimed again, by one caller only.
+        later = utcnow() + timedelta(seconds=1)
+        assert job_id in {j for j, _ in queries.jobs.claim_callbacks(s, 1000, later)}
+        assert job_id not in {j for j, _ in queries.jobs.claim_callbacks(s, 1000, before)}
