@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The MariaDB server the CI suite runs against (a `<name>_test_<worker>` database is derived).
 MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/sqlfluff
 
-.PHONY: install up test test-fast test-mysql lint
+.PHONY: install up test test-fast test-mysql test-soak lint
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ test-fast: install
 test-mysql: install $(CHROMIUM)
 	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest tests/db tests/api tests/e2e tests/faults tests/security \
 	  --ignore=tests/e2e/test_client.py --ignore=tests/e2e/test_generated_client.py
+
+# The chaos soak (tests/soak): jobs from several clients while roles are killed at random, for
+# SOAK_SECONDS (120); prints jobs, kills, retries and the time to consistency. Not in `make test`.
+SOAK_SECONDS ?= 120
+test-soak: install
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) -m pytest tests/soak -s
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -152,6 +152,12 @@ class JobOut(BaseModel):
     gate: dict[str, Any] | None = Field(
         default=None, description="The project's quality gate verdict, once the job ended."
     )
+    attempts: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Each run of the job, oldest first: number, flow_run_id, started_at, "
+        "ended_at, reason (why it ended without finishing the job; null for the one that did). "
+        "A crashed run is retried automatically up to JOB_MAX_ATTEMPTS.",
+    )
 
     @classmethod
     def from_rows(cls, job: LintingJob, counts: dict[TaskStatus, int], page: TaskPage) -> "JobOut":
@@ -179,6 +185,16 @@ class JobOut(BaseModel):
             ref=job.ref,
             config_sources=job.config_sources,
             gate=job.gate_verdict,
+            attempts=[
+                {
+                    "number": a.number,
+                    "flow_run_id": a.flow_run_id,
+                    "started_at": a.started_at,
+                    "ended_at": a.ended_at,
+                    "reason": a.reason,
+                }
+                for a in job.attempts
+            ],
         )
 
 

@@ -135,10 +135,26 @@ class FlowSettings(BaseSettings):
     RECONCILE_INTERVAL_SECONDS: float = Field(
         default=10.0, gt=0, description="How often the API reconciles jobs with Prefect."
     )
+    RECONCILE_PAGE_SIZE: int = Field(
+        default=500,
+        ge=1,
+        description="Unfinished jobs the reconciler reads per query; it pages on to the last.",
+    )
     TRIGGER_RETRY_AFTER_SECONDS: float = Field(
         default=30.0,
         gt=0,
         description="An ACCEPTED job with no flow run this old is triggered again.",
+    )
+    JOB_MAX_ATTEMPTS: int = Field(
+        default=3,
+        ge=1,
+        description="Runs of a job in all: one whose run crashed, lost its host or failed on "
+        "an outage is run again automatically until this many attempts (never for bad input).",
+    )
+    JOB_RETRY_BACKOFF_SECONDS: float = Field(
+        default=10.0,
+        ge=0,
+        description="Wait before an automatic retry; doubled for each further attempt.",
     )
     RELINT_DEPLOYMENT: str = Field(
         default="relint/relint", description="flow-name/deployment-name of the bulk re-lint."

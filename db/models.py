@@ -2,7 +2,9 @@
 columns.
 
 Added: jobs `flow_run_id`, `dialect`, `ignored_file_count`, `heartbeat_at`, `options`,
-`submitter`, `callback_url`, `callback_status`; tasks `effective_config`, `file_name`
+`submitter`, `callback_url`, `callback_status`, `attempt`, `retry_after`,
+`callback_claimed_at` (and the table
+`linting_job_attempts`: one row per run of a job); tasks `effective_config`, `file_name`
 (the path inside the submission), `violation_count` and `source_path_hash` (SHA-256 of
 `source_file_path`, the idempotency key: a unique index over VARCHAR(255)+VARCHAR(1024) in
 utf8mb4 is past InnoDB's 3,072-byte key limit).
@@ -26,7 +28,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Deterministic constraint names, so migrations read the same on MySQL and SQLite.
 NAMING_CONVENTION = {
@@ -132,6 +134,19 @@ class LintingJob(Base):
     gate_verdict: Mapped[dict[str, object] | None] = mapped_column(JSON)
     # Findings per severity, all and new, counted once when the job ended (the web UI's).
     finding_counts: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # The number of the job's current attempt (a row of `linting_job_attempts`): 1 for its first
+    # run, one more for each retry, automatic (flows/attempts.py) or asked for.
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Set while an automatic retry waits for its backoff: ACCEPTED, no flow run, not triggered
+    # before this time (services/reconcile.py triggers it).
+    retry_after: Mapped[datetime | None] = mapped_column(Timestamp)
+    # When an API process claimed the job's callback ("sending"): a claim older than a delivery
+    # can last was left by a dead process, and is claimed again (services/callbacks.py).
+    callback_claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Every run of the job, oldest first (loaded with the job: `GET /jobs/{id}` shows them).
+    attempts: Mapped[list["LintingJobAttempt"]] = relationship(
+        order_by="LintingJobAttempt.number", lazy="selectin", viewonly=True
+    )
 
     __table_args__ = (
         Index("ix_linting_jobs_status", "status"),
@@ -140,6 +155,28 @@ class LintingJob(Base):
         Index("ix_linting_jobs_created_at", "created_at"),
         Index("ix_linting_jobs_relint_of", "relint_of"),
         Index("ix_linting_jobs_api_key_id_created_at", "api_key_id", "created_at"),
+    )
+
+
+class LintingJobAttempt(Base):
+    """One run of a job: when it started and ended, and why it ended without finishing the job
+    (a crash, a lost host, an outage); `reason` is None for the run that finished it."""
+
+    __tablename__ = "linting_job_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("linting_jobs.job_id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    ended_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_linting_job_attempts_job_id_number", "job_id", "number", unique=True),
     )
 
 

@@ -12,9 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import PrefectException
 from prefect.runtime import flow_run as current_flow_run
 from prefect.runtime import task_run as current_task_run
 from prefect.states import State
@@ -26,6 +28,7 @@ from db import queries
 from db.engine import sessions
 from db.models import JobStatus, SubmissionType, TaskStatus
 from db.retry import in_transaction
+from flows.attempts import cancelled_by_runner, end_attempt
 from flows.heartbeat import heartbeat
 from flows.runner import worker_threads
 from flows.warm_start import started_warm
@@ -73,30 +76,48 @@ def lint_batch(
         return lint_files(files, job_id, options, cache_salt)
 
 
-def _fail_unfinished_job(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
-    """Hook for crashed, failed and cancelled runs: never leave the job PROCESSING."""
+def _end_attempt(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
+    """Hook for crashed, failed and cancelled runs: never leave the job PROCESSING.
+
+    A crash, a failure (the job is not final: its input was fine) and a cancellation by a
+    shutting-down runner end the attempt, and the job is retried automatically
+    (flows/attempts.py); a run cancelled by a person fails the job. Either only while this run
+    is the job's current one.
+    """
     job_id = flow_run.parameters.get("job_id")
     if not job_id:
         return
-    message = (
-        f"flow run {flow_run.name} ended {state.type.value}: {state.message or 'no message'}; "
-        "retry the job"
+    reason = (
+        f"flow run {flow_run.name} ended {state.type.value}: {state.message or 'no message'}"
     )[:4000]
     settings = get_settings()
-    changed = in_transaction(
+    try:
+        by_person = (state.is_cancelling() or state.is_cancelled()) and not cancelled_by_runner(
+            state, str(flow_run.id)
+        )
+    except (PrefectException, httpx.HTTPError) as exc:
+        # Undecided: the reconciler settles the job from the run's state once Prefect answers.
+        logger.warning("job %s: the run's cancellation not judged: %s", job_id, exc)
+        return
+    end_attempt(
+        settings,
         sessions(settings.DATABASE_URL),
-        lambda s: queries.jobs.fail_job(s, job_id, message, only_if_unfinished=True),
-        give_up_after=settings.DB_RETRY_SECONDS,
+        job_id,
+        str(flow_run.id),
+        reason,
+        retry=not by_person,
     )
-    if changed:
-        logger.error("job %s marked FAILED: %s", job_id, message)
 
 
-def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, dict[str, Any]]:
+def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, dict[str, Any]] | None:
+    """The job's source and options, once it is PROCESSING by this run; None when this run is
+    not the job's (superseded by a later attempt)."""
     job = queries.jobs.get_job(session, job_id)
     if job is None:
         raise ValueError(f"job {job_id} does not exist")
-    queries.jobs.mark_job_processing(session, job_id, current_flow_run.id)
+    run_id = str(current_flow_run.id) if current_flow_run.id else None
+    if not queries.jobs.mark_job_processing(session, job_id, run_id):
+        return None
     options = JobOptions.from_json(job.options, legacy_dialect=job.dialect)
     return job.submission_type, job.source_path, options.to_json()
 
@@ -104,9 +125,9 @@ def _start(session: Session, job_id: str) -> tuple[SubmissionType, str, dict[str
 @flow(
     name="lint-job",
     flow_run_name="{job_id}",
-    on_crashed=[_fail_unfinished_job],
-    on_failure=[_fail_unfinished_job],
-    on_cancellation=[_fail_unfinished_job],
+    on_crashed=[_end_attempt],
+    on_failure=[_end_attempt],
+    on_cancellation=[_end_attempt],
 )
 def lint_job(job_id: str) -> dict[str, Any]:
     """Lint every SQL file of a job and set its final status (docs/api.md, The flow)."""
@@ -126,13 +147,27 @@ def _run_job(job_id: str) -> dict[str, Any]:
     # Operators (and a test) tell a warm start from a new interpreter by this line.
     how = "forked from the warm server" if started_warm() else "a new interpreter"
     log.info("job %s: flow-run process %d of %d, %s", job_id, os.getpid(), os.getppid(), how)
-    submission, source_path, options = write(lambda s: _start(s, job_id))
+    started = write(lambda s: _start(s, job_id))
+    if started is None:
+        log.warning("job %s belongs to another run now: this run does nothing", job_id)
+        return {"status": "superseded"}
+    submission, source_path, options = started
+    run_id = str(current_flow_run.id) if current_flow_run.id else None
     with heartbeat(session_maker, job_id, settings.HEARTBEAT_SECONDS):
         try:
             files, ignored = collect_files(job_id, submission, source_path, settings)
         except LintServiceError as exc:
             reason = str(exc)
-            write(lambda s: queries.jobs.fail_job(s, job_id, reason, only_if_unfinished=False))
+
+            def fail(session: Session) -> bool:
+                # Bad input: never retried. Only while this run is the job's.
+                job = queries.jobs.get_job(session, job_id)
+                return job is not None and queries.jobs.give_up(
+                    session, job, run_id, reason, reason
+                )
+
+            if write(fail):
+                log.error("job %s FAILED: %s", job_id, reason)
             raise
 
         def ensure(session: Session) -> list[queries.tasks.PendingFile]:
@@ -163,12 +198,26 @@ def _run_job(job_id: str) -> dict[str, Any]:
             if future.state.is_failed() or future.state.is_crashed():
                 log.error("a lint batch of job %s ended %s", job_id, future.state.type.value)
 
-        def finish(session: Session) -> tuple[JobStatus, str | None, dict[TaskStatus, int]]:
+        def finish(session: Session) -> tuple[JobStatus | None, str | None, dict[TaskStatus, int]]:
             counts = queries.tasks.task_counts(session, job_id)
-            return (*finish_job(session, job_id, counts), counts)
+            if counts[TaskStatus.PENDING] + counts[TaskStatus.IN_PROGRESS]:
+                return None, None, counts  # a batch was lost: the attempt ends, not the job
+            ended = finish_job(session, job_id, counts, flow_run_id=run_id)
+            if ended is None:
+                return None, "superseded", counts
+            queries.jobs.end_attempt(session, job_id, None)
+            return (*ended, counts)
 
         status, message, counts = write(finish)
     summary = {k.value: v for k, v in counts.items()}
+    if status is None and message == "superseded":
+        log.warning("job %s belongs to another run now: its status is that run's", job_id)
+        return {"status": "superseded", **summary}
+    if status is None:
+        unfinished = counts[TaskStatus.PENDING] + counts[TaskStatus.IN_PROGRESS]
+        raise RuntimeError(
+            f"{unfinished} of {sum(counts.values())} files were not linted (a lint batch was lost)"
+        )
     log.info("job %s %s: %s", job_id, status.value, summary)
     if status == JobStatus.FAILED:
         raise RuntimeError(message or "job failed")

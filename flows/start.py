@@ -1,7 +1,8 @@
 """Starting a job: the one place a job row is created and its `lint-job` flow run triggered.
 
 Used by every way a job starts: `POST /jobs` and `/jobs/upload` (`create_job`), a retry, the
-reconciler re-triggering a job Prefect never received, and the re-lint flow (`start_job`).
+reconciler re-triggering a job Prefect never received, and the re-lint flow (`start_job`); the
+reconciler also starts automatic retries (`start_next_attempt`, see flows/attempts.py).
 The job id is the run's idempotency key, so a second trigger returns the run that exists.
 """
 
@@ -21,6 +22,9 @@ from db.models import LintingJob, SubmissionType
 from linting.options import JobOptions, write_job_files
 
 logger = logging.getLogger(__name__)
+
+# The tag of a run the system started again by itself after an infrastructure failure.
+AUTO_RETRY = "auto-retry"
 
 # What a trigger raises when Prefect is away; the job then waits ACCEPTED for the reconciler.
 TRIGGER_ERRORS = (PrefectException, httpx.HTTPError, RuntimeError)
@@ -84,7 +88,27 @@ def start_job(
         if retry:
             queries.jobs.requeue_job(session, job.job_id, flow_run_id)
         else:
-            queries.jobs.set_flow_run_id(session, job.job_id, flow_run_id)
+            queries.jobs.set_flow_run_id(session, job.job_id, flow_run_id, attempt=job.attempt)
+    return flow_run_id
+
+
+def start_next_attempt(settings: Settings, sessions: sessionmaker[Session], job: LintingJob) -> str:
+    """Trigger the run of an automatic retry queued by `flows.attempts.end_attempt`.
+
+    Its idempotency key names the attempt ("{job_id}:auto-{n}"), so API instances triggering
+    the same attempt at once get the same run; it is tagged `auto-retry` and `attempt:{n}`.
+
+    Raises:
+        The errors of `trigger_lint_job` (see TRIGGER_ERRORS); the job then stays queued.
+    """
+    flow_run_id = trigger_lint_job(
+        settings.LINT_DEPLOYMENT,
+        job.job_id,
+        attempt=f"auto-{job.attempt}",
+        tags=run_tags(job.dialect, job.submission_type.value, AUTO_RETRY, f"attempt:{job.attempt}"),
+    )
+    with sessions.begin() as session:
+        queries.jobs.set_flow_run_id(session, job.job_id, flow_run_id, attempt=job.attempt)
     return flow_run_id
 
 

@@ -26,13 +26,21 @@ def final_status(counts: dict[TaskStatus, int]) -> tuple[JobStatus, str | None]:
 
 
 def finish_job(
-    session: Session, job_id: str, counts: dict[TaskStatus, int] | None = None
-) -> tuple[JobStatus, str | None]:
+    session: Session,
+    job_id: str,
+    counts: dict[TaskStatus, int] | None = None,
+    flow_run_id: str | None = None,
+) -> tuple[JobStatus, str | None] | None:
     """Set the job's final status from its file tasks (or from `counts` already read) and
-    return it with its message."""
+    return it with its message.
+
+    With `flow_run_id`, only while that run is the job's; None when it is not (the run was
+    superseded: another attempt owns the job now).
+    """
     if counts is None:
         counts = queries.tasks.task_counts(session, job_id)
     status, message = final_status(counts)
-    queries.jobs.set_final_status(session, job_id, status, message)
+    if not queries.jobs.set_final_status(session, job_id, status, message, flow_run_id):
+        return None
     settle(session, job_id, status)  # new findings, their counts, the project's gate
     return status, message

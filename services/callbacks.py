@@ -4,11 +4,14 @@ The body is the job's summary (as `GET /jobs/{id}/summary`). Each delivery runs 
 at most CALLBACK_CONCURRENCY per API process, so a slow receiver holds only its own slot; it is
 tried CALLBACK_ATTEMPTS times with doubling waits, and its outcome is kept in the job's
 `callback_status`. A dead receiver never delays or fails a job, and API instances claim a job's
-delivery with a conditional update, so only one sends it. Before every attempt the host is
-resolved and each address checked (`services.webhooks`): a non-public one, unless inside
-CALLBACK_ALLOWED_NETWORKS, makes the status "refused: <reason>" with no connection made. The
-request goes to the checked IP (Host header and TLS SNI carry the name), never via a proxy, and
-a redirect is not followed (a 3xx is a failed attempt).
+delivery with a conditional update, so only one sends it; a claim older than the longest a
+delivery can take (`delivery_lease`: its API process died mid-delivery) is claimed again, so
+the message is sent at least once, under the same `webhook-id` (receivers drop repeats by
+it). Before every attempt the host is resolved and each address checked
+(`services.webhooks`): a non-public one, unless inside CALLBACK_ALLOWED_NETWORKS, makes the
+status "refused: <reason>" with no connection made. The request goes to the checked IP (Host
+header and TLS SNI carry the name), never via a proxy, and a redirect is not followed (a 3xx
+is a failed attempt).
 
 Headers: `X-Job-Id`; Standard Webhooks `webhook-id` (`msg_<job_id>_<token>`, one per ending of
 the job, the same on every attempt of it), `webhook-timestamp` (unix seconds of the attempt) and,
@@ -24,17 +27,19 @@ than 5 minutes from now (replays), and use `webhook-id` to drop a message alread
 """
 
 import asyncio
+import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
 from db import queries
+from db.models import utcnow
 from services.summaries import job_summary
 from services.webhooks import (
     CallbackRefused,
@@ -59,8 +64,12 @@ class Delivery:
     message_id: str
 
     @classmethod
-    def new(cls, job_id: str, url: str, body: bytes) -> "Delivery":
-        return cls(job_id, url, body, f"msg_{job_id}_{secrets.token_hex(6)}")
+    def new(cls, job_id: str, url: str, body: bytes, ending: str = "") -> "Delivery":
+        """`ending` names this ending of the job (its attempt and its start): the message id
+        derives from it, so a delivery claimed again after its API process died is the same
+        message, which the receiver drops if it got it already."""
+        token = hashlib.sha256(f"{job_id}|{ending}".encode()).hexdigest()[:12]
+        return cls(job_id, url, body, f"msg_{job_id}_{token}")
 
 
 async def _attempt(
@@ -169,10 +178,24 @@ class CallbackPool:
         await asyncio.gather(*self._running, return_exceptions=True)
 
 
-def claim_deliveries(sessions: sessionmaker[Session], limit: int) -> list[Delivery]:
-    """Claim up to `limit` ended jobs' callbacks for this process and build their messages."""
+def delivery_lease(settings: Settings) -> float:
+    """Seconds a claimed delivery may take at most (every attempt timing out, every wait in
+    between), plus a margin: a claim older than this was left by a dead API process."""
+    attempts = settings.CALLBACK_ATTEMPTS
+    waits = settings.CALLBACK_BACKOFF_SECONDS * (2 ** (attempts - 1) - 1)
+    return (
+        attempts * settings.CALLBACK_TIMEOUT_SECONDS + waits + settings.RECONCILE_INTERVAL_SECONDS
+    )
+
+
+def claim_deliveries(
+    sessions: sessionmaker[Session], limit: int, lease: float | None = None
+) -> list[Delivery]:
+    """Claim up to `limit` ended jobs' callbacks for this process and build their messages;
+    with `lease`, also those "sending" under a claim older than `lease` seconds."""
+    stale_before = utcnow() - timedelta(seconds=lease) if lease is not None else None
     with sessions.begin() as session:
-        claimed = queries.jobs.claim_callbacks(session, limit=limit)
+        claimed = queries.jobs.claim_callbacks(session, limit=limit, stale_before=stale_before)
     deliveries = []
     for job_id, url in claimed:
         with sessions() as session:
@@ -180,7 +203,10 @@ def claim_deliveries(sessions: sessionmaker[Session], limit: int) -> list[Delive
             if job is None:
                 continue
             body = json.dumps(job_summary(session, job), separators=(",", ":")).encode()
-        deliveries.append(Delivery.new(job_id, url, body))
+        # The attempt and when it started name this ending (not `updated_at`: a claim moves it).
+        current = next((a for a in job.attempts if a.number == job.attempt), None)
+        ending = f"{job.attempt}|{current.started_at if current else ''}"
+        deliveries.append(Delivery.new(job_id, url, body, ending))
     return deliveries
 
 
@@ -205,7 +231,10 @@ async def callbacks_forever(settings: Settings, sessions: sessionmaker[Session])
             try:
                 # Claim no more than free slots: the rest stay unclaimed for any instance.
                 if pool.free > 0:
-                    for delivery in await asyncio.to_thread(claim_deliveries, sessions, pool.free):
+                    claimed = await asyncio.to_thread(
+                        claim_deliveries, sessions, pool.free, delivery_lease(settings)
+                    )
+                    for delivery in claimed:
                         pool.start(delivery)
             except Exception:  # noqa: BLE001 - a boundary: log and try again next interval
                 logger.exception("callback pass failed")

@@ -11,6 +11,7 @@ from db.models import (
     FINAL_JOB_STATUSES,
     JobTombstone,
     LintingJob,
+    LintingJobAttempt,
     LintingTask,
     LintingViolation,
     utcnow,
@@ -57,6 +58,7 @@ def expire_jobs(session: Session, job_ids: Sequence[str], cutoff: datetime) -> l
         return []
     session.execute(delete(LintingViolation).where(LintingViolation.job_id.in_(ids)))
     session.execute(delete(LintingTask).where(LintingTask.job_id.in_(ids)))
+    session.execute(delete(LintingJobAttempt).where(LintingJobAttempt.job_id.in_(ids)))
     session.execute(delete(LintingJob).where(LintingJob.job_id.in_(ids)))
     now = utcnow()
     session.add_all(

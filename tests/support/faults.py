@@ -1,10 +1,19 @@
 """What the fault tests share: a system tuned so faults show within seconds (a 1 s heartbeat,
 stale after 10 s, reconciled every second, small batches, short file limits), its workload, and
-a way to catch a job mid-way."""
+a way to catch a job mid-way, and a power cut."""
 
+import contextlib
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from deployments.processes import wait_for
 from tests.support.corpus import CORPUS
 from tests.support.factories import folder_entries
-from tests.support.system import System
+from tests.support.system import FINAL, System
 
 FAULT_ENV = {
     "LINT_TIMEOUT_SECONDS": "8",
@@ -15,6 +24,13 @@ FAULT_ENV = {
     "TRIGGER_RETRY_AFTER_SECONDS": "3",
     "BATCH_MAX_FILES": "10",
     "DB_RETRY_SECONDS": "120",
+    "JOB_RETRY_BACKOFF_SECONDS": "1",
+    # Every pass pages: a few jobs already fill a page (tests/faults/test_reconcile_pages.py).
+    "RECONCILE_PAGE_SIZE": "2",
+    # Callbacks to a receiver on this host, one try of at most 10 s: a claim is stale after 11 s.
+    "CALLBACK_ALLOWED_NETWORKS": "127.0.0.0/8",
+    "CALLBACK_ATTEMPTS": "1",
+    "CALLBACK_TIMEOUT_SECONDS": "10",
     # Every fault test lints the same workload: with the cache on, later ones would lint nothing.
     "RESULT_CACHE_ENABLED": "false",
 }
@@ -44,3 +60,64 @@ def job_in_progress(system: System, zip_path: str) -> str:
     job_id = system.submit({"zip_file_path": zip_path, "dialect": "postgres"})
     system.wait_job(job_id, lambda b: done_count(b) >= 20, 120, "no progress")
     return job_id
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process below it."""
+    tree, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        tree.append(pid)
+        stack += _children(pid)
+    return tree
+
+
+def supervisor_pid(system: System) -> int:
+    """The `deployments.up` process: the parent of every role."""
+    stat = Path(f"/proc/{system.pids()['api']}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def power_cut(system: System) -> int:
+    """Every process of the system at once, the supervisor included: frozen (SIGSTOP) so none
+    can react to another's death (the roles' parent-death SIGTERM, a runner's orderly
+    shutdown), then SIGKILLed. Returns how many processes died."""
+    tree = process_tree(supervisor_pid(system))
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    return len(tree)
+
+
+def watch_final(
+    system: System, job_ids: list[str], timeout: float
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """Poll GET /jobs/{id} of every job until all are final, as a CI client waiting with
+    `--wait` would; returns their final bodies and each one's statuses as seen, in order
+    (repeats collapsed), so a test can show no FAILED was ever seen on the way."""
+    seen: dict[str, list[str]] = {j: [] for j in job_ids}
+    bodies: dict[str, dict[str, Any]] = {}
+
+    def probe() -> dict[str, dict[str, Any]] | None:
+        for job_id in job_ids:
+            try:
+                body = system.job(job_id)
+            except (httpx.HTTPError, AssertionError):
+                continue  # the API may be starting
+            if not seen[job_id] or seen[job_id][-1] != body["job_status"]:
+                seen[job_id].append(body["job_status"])
+            bodies[job_id] = body
+        done = len(bodies) == len(job_ids)
+        return bodies if done and all(b["job_status"] in FINAL for b in bodies.values()) else None
+
+    wait_for(probe, timeout, lambda: f"jobs not final: {seen}\n{system.logs()}", 0.3)
+    return bodies, seen

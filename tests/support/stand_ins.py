@@ -2,6 +2,7 @@
 HTTP API (no Consul agent can be installed here: the three calls the service makes), and a
 receiver of job callbacks."""
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,9 +58,12 @@ class ConsulStandIn:
 
 @dataclass
 class CallbackReceiver:
-    """Records every POST (headers, body); answers 500 to the first `fail_first` of them."""
+    """Records every POST (headers, body); answers 500 to the first `fail_first` of them, and
+    holds the first `hold_first` unanswered until their sender goes away (a delivery in flight
+    when its process dies)."""
 
     fail_first: int = 0
+    hold_first: int = 0
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     port: int = field(default_factory=free_port)
 
@@ -70,6 +74,9 @@ class CallbackReceiver:
     def app(self) -> Starlette:
         async def hook(request: Request) -> Response:
             self.received.append((dict(request.headers), await request.body()))
+            if len(self.received) <= self.hold_first:
+                while not await request.is_disconnected():
+                    await asyncio.sleep(0.1)
             return Response(status_code=500 if len(self.received) <= self.fail_first else 204)
 
         return Starlette(routes=[Route("/hook", hook, methods=["POST"])])

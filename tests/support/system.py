@@ -147,6 +147,8 @@ def running_system(
     )
     env.update(extra_env)
     log = data / "up.log"
+    if log.exists():  # a restart on the same data dir: its READY line is the one to wait for
+        log.rename(data / f"up.{len(list(data.glob('up.*.log'))) + 1}.log")
     proc: subprocess.Popen[bytes] = start(
         [sys.executable, "-m", "deployments.up"], env, log, cwd=REPO_ROOT
     )

@@ -1,0 +1,28 @@
+"""SIGKILL the Dask scheduler (the `dask-cluster` role: scheduler and nannies in one process)
+mid-job: the supervisor starts a new cluster on the same address, the run's lost batches end
+its attempt, and the job is re-run by itself (or finishes in the same run if the task runner
+reconnects); it completes without a FAILED status ever being seen."""
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.support.checks import assert_rows_match_files
+from tests.support.faults import job_in_progress, watch_final
+from tests.support.system import System
+
+
+def test_dask_scheduler_killed_mid_job(
+    system: System, workload_zip: tuple[str, set[str]], session_maker: sessionmaker[Session]
+) -> None:
+    zip_path, names = workload_zip
+    job_id = job_in_progress(system, zip_path)
+    cluster = system.pids()["dask-cluster"]
+    system.kill(cluster)
+
+    bodies, seen = watch_final(system, [job_id], timeout=240)
+    body = bodies[job_id]
+    assert "FAILED" not in seen[job_id], seen
+    assert body["job_status"] == "COMPLETED", (body, seen)
+    assert body["progress"]["SUCCESS"] == len(names)
+    assert_rows_match_files(session_maker, system.shared_root, job_id, names)
+    assert system.pids()["dask-cluster"] != cluster
+    print(f"scheduler killed: {len(body['attempts'])} attempt(s)")  # noqa: T201
