@@ -116,8 +116,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCluster]:
             procs.append(start(command, {**kit, **extra}, logs / f"{role}.log", cwd=REPO_ROOT))
 
         def prefect(*args: str) -> None:
+            command = args if args[0].startswith("deployments/") else (str(BIN / "prefect"), *args)
             proc = subprocess.run(
-                net.exec("a", str(BIN / "prefect"), *args),
+                net.exec("a", *command),
                 capture_output=True,
                 text=True,
                 timeout=180,
@@ -151,7 +152,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCluster]:
             # The production flow-run path: the deployments of prefect.yaml on a process pool,
             # their runs started by prefect-worker.sh.
             prefect("work-pool", "create", "sqlfluff", "--type", "process", "--overwrite")
-            prefect("--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
+            prefect("deployments/bin/deploy.sh")  # prefect.yaml's {{ $VAR }}s from the settings
             run(
                 "a",
                 "prefect-worker",
