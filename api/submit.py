@@ -1,7 +1,7 @@
 """Accepting a job, whatever brought it (JSON body or upload): check its options, then create it
 (`flows.start.create_job`)."""
 
-from fastapi import BackgroundTasks, HTTPException
+from fastapi import HTTPException
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Caller, check_may_read, may_use_project
@@ -9,7 +9,7 @@ from api.schemas import JobExtras, LintOptionsIn
 from core.settings import Settings
 from db import queries
 from db.models import SubmissionType
-from flows.start import NewJob, ProjectLink, create_job, trigger_new_job
+from flows.start import NewJob, ProjectLink, create_job
 from linting import options as lint_options
 from linting.errors import BadInput
 from services import projects
@@ -56,10 +56,9 @@ def accept_job(
     extras: JobExtras,
     api_key_id: str | None = None,
     project: ProjectLink | None = None,
-    background: BackgroundTasks | None = None,
 ) -> str:
-    """Store the job and start its flow run (with `background`, once the 202 is sent); the
-    source is on the share and the options are checked (`check_options`)."""
+    """Store the job and start its flow run; the source is on the share and the options are
+    checked (`check_options`)."""
     create_job(
         settings,
         sessions,
@@ -74,10 +73,7 @@ def accept_job(
             api_key_id=api_key_id,
             project=project,
         ),
-        trigger=background is None,
     )
-    if background is not None:
-        background.add_task(trigger_new_job, settings, sessions, job_id)
     return job_id
 
 

@@ -147,10 +147,8 @@ def create_job(
     sessions: sessionmaker[Session],
     new: NewJob,
     more_tags: tuple[str, ...] = (),
-    trigger: bool = True,
 ) -> str | None:
-    """Lay out the job's config layers, insert its row, start its flow run (unless `trigger`
-    is False: the caller starts it with `trigger_new_job`, e.g. after answering its client).
+    """Lay out the job's config layers, insert its row, start its flow run.
 
     The row is committed before the trigger, because the flow run reads it. A failed trigger
     leaves the job ACCEPTED: the reconciler triggers it again with the same idempotency key,
@@ -190,27 +188,8 @@ def create_job(
                 config_sources=link.config_sources,
             )
     logger.info("job accepted", extra={"job_id": new.job_id})
-    return _trigger(settings, sessions, job, more_tags) if trigger else None
-
-
-def trigger_new_job(settings: Settings, sessions: sessionmaker[Session], job_id: str) -> None:
-    """Start the flow run of a job `create_job` stored without it.
-
-    The API answers 202 first and calls this after: a Prefect server slow under load (its client
-    retries with a backoff of up to ~30 s) delays the job's start, never its submitter.
-    """
-    with sessions() as session:
-        job = queries.jobs.get_job(session, job_id)
-    if job is not None and job.flow_run_id is None:
-        _trigger(settings, sessions, job, ())
-
-
-def _trigger(
-    settings: Settings, sessions: sessionmaker[Session], job: LintingJob, more_tags: tuple[str, ...]
-) -> str | None:
     try:
         return start_job(settings, sessions, job, more_tags=more_tags)
     except TRIGGER_ERRORS as exc:
-        # The job stays ACCEPTED: the reconciler triggers it again (same idempotency key).
-        logger.warning("trigger failed, will retry: %s", exc, extra={"job_id": job.job_id})
+        logger.warning("trigger failed, will retry: %s", exc, extra={"job_id": new.job_id})
         return None

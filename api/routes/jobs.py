@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -44,11 +44,7 @@ _COPY_CHUNK = 1024 * 1024
 
 @router.post("/jobs", status_code=202, response_model=JobAccepted)
 def create_job(
-    body: JobCreate,
-    settings: SettingsDep,
-    sessions: SessionsDep,
-    who: CallerDep,
-    background: BackgroundTasks,
+    body: JobCreate, settings: SettingsDep, sessions: SessionsDep, who: CallerDep
 ) -> JobAccepted:
     """Accept SQL text or a ZIP under the shared root, with lint options, and start linting."""
     if (body.sql_content is None) == (body.zip_file_path is None):
@@ -88,7 +84,6 @@ def create_job(
         body,
         who.key_id,
         project,
-        background,
     )
     return JobAccepted(job_id=job_id)
 
@@ -113,7 +108,6 @@ def upload_job(
     settings: SettingsDep,
     sessions: SessionsDep,
     who: CallerDep,
-    background: BackgroundTasks,
     file: Annotated[
         UploadFile,
         # `format: binary` too (OpenAPI 3.0's way), which generators read as a file to send.
@@ -187,7 +181,6 @@ def upload_job(
         extras,
         who.key_id,
         project,
-        background,
     )
     return JobAccepted(job_id=job_id)
 
