@@ -285,8 +285,14 @@ class OperationSettings(BaseSettings):
     FLOW_RUN_LIMIT: int = Field(
         default=8, ge=1, description="Concurrent flow runs of one serve process."
     )
+    FLOW_RUN_WARM_START: bool = Field(
+        default=False,
+        description="Start flow runs forked from a warm fork server (flows/warm_start.py) "
+        "instead of a new interpreter each. Off by default until a burst of warm runs no longer "
+        "slows the Prefect server (docs/benchmarks.md, issue 12).",
+    )
     FLOW_RUN_POLL_SECONDS: float = Field(
-        default=0.25,
+        default=1.0,
         gt=0,
         le=60,
         description="How often the serve process asks Prefect for runs to start. A job waits "

@@ -102,7 +102,8 @@ def main() -> None:
     from deployments import entrypoints
     from flows import warm_start
 
-    warm_start.enable(WARM_MODULES)
+    if settings.FLOW_RUN_WARM_START:
+        warm_start.enable(WARM_MODULES)
     runner = Runner(
         name="sqlfluff-service",
         query_seconds=settings.FLOW_RUN_POLL_SECONDS,
@@ -111,6 +112,8 @@ def main() -> None:
     )
     for deployment in deployments(settings):
         deployment_id = runner.add_deployment(deployment)
+        if not settings.FLOW_RUN_WARM_START:
+            continue  # runs start as `python -m prefect.engine`, a new interpreter each
         # What Runner.add_flow does for a flow object: the runner then starts this
         # deployment's runs with Prefect's direct-subprocess starter (which warm_start points at
         # the fork server), not as `python -m prefect.engine`, a new interpreter per run.

@@ -3,6 +3,7 @@ process's warm fork server (no new interpreter), and batches are cut for the wor
 cluster has, not for this host's cores."""
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,16 @@ from prefect_dask import DaskTaskRunner
 
 from flows.runner import worker_threads
 from tests.e2e.test_operations import json_lines
-from tests.support.system import System, parent_pid
+from tests.support.system import System, parent_pid, running_system
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def system(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    env = {"FLOW_RUN_WARM_START": "true", "FLOW_RUN_POLL_SECONDS": "0.25"}
+    with running_system(database_url, tmp_path_factory.mktemp("warm"), env) as running:
+        yield running
 
 
 def flow_run_lines(system: System, job_id: str) -> list[str]:

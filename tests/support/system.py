@@ -54,15 +54,17 @@ class System:
         return found
 
     def flow_run_processes(self) -> list[int]:
-        """Pids of the flow runs now running: the children of the serve process's fork server
-        (flows/warm_start.py), which is itself the serve process's child."""
+        """Pids of the flow runs now running: with FLOW_RUN_WARM_START, the children of the serve
+        process's fork server (flows/warm_start.py), itself the serve process's child."""
         serve = self.pids()["serve"]
         runs: list[int] = []
-        for server in self.descendants("serve", b"multiprocessing.forkserver"):
+        servers = self.descendants("serve", b"multiprocessing.forkserver")
+        for server in servers:
             with contextlib.suppress(OSError):
                 if parent_pid(server) == serve:
                     runs += children(server)
-        return runs
+        # Without FLOW_RUN_WARM_START, each run is a new interpreter: `python -m prefect.engine`.
+        return runs if servers else self.descendants("serve", b"prefect.engine")
 
     def kill(self, pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
