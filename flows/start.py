@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from prefect import get_client
 from prefect.exceptions import PrefectException
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
@@ -50,7 +51,11 @@ def trigger_lint_job(
         prefect.exceptions.ObjectNotFound: the deployment is not registered.
         httpx.HTTPError: the Prefect API did not answer.
     """
-    with get_client(sync_client=True) as client:
+    # No retries here: the Prefect client's own backoff (2 s, 4 s, 8 s, 16 s) would hold a
+    # submission up to 30 s when a burst of warm flow runs keeps the Prefect server busy. A job
+    # whose trigger fails stays ACCEPTED and the reconciler triggers it again (same key).
+    no_retries = temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0})
+    with no_retries, get_client(sync_client=True) as client:
         found = client.read_deployment_by_name(deployment)
         run = client.create_flow_run_from_deployment(
             found.id,
