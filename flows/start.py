@@ -14,7 +14,11 @@ from typing import Any
 import httpx
 from prefect import get_client
 from prefect.exceptions import PrefectException
-from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from prefect.settings import (
+    PREFECT_API_REQUEST_TIMEOUT,
+    PREFECT_CLIENT_MAX_RETRIES,
+    temporary_settings,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
@@ -29,6 +33,7 @@ AUTO_RETRY = "auto-retry"
 
 # What a trigger raises when Prefect is away; the job then waits ACCEPTED for the reconciler.
 TRIGGER_ERRORS = (PrefectException, httpx.HTTPError, RuntimeError)
+TRIGGER_TIMEOUT_SECONDS = 10.0
 
 
 def run_tags(dialect: str, submission: str, *more: str) -> list[str]:
@@ -51,10 +56,13 @@ def trigger_lint_job(
         prefect.exceptions.ObjectNotFound: the deployment is not registered.
         httpx.HTTPError: the Prefect API did not answer.
     """
-    # No retries here: the Prefect client's own backoff (2 s, 4 s, 8 s, 16 s) would hold a
-    # submission up to 30 s when a burst of warm flow runs keeps the Prefect server busy. A job
-    # whose trigger fails stays ACCEPTED and the reconciler triggers it again (same key).
-    no_retries = temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0})
+    # No retries and a short timeout here: the Prefect client's own backoff (2 s, 4 s, 8 s,
+    # 16 s) held a submission up to 30 s when a burst of jobs kept the Prefect server busy. A job
+    # whose trigger fails stays ACCEPTED and the reconciler triggers it again (same key, so a run
+    # created after the timeout is found, not duplicated).
+    no_retries = temporary_settings(
+        {PREFECT_CLIENT_MAX_RETRIES: 0, PREFECT_API_REQUEST_TIMEOUT: TRIGGER_TIMEOUT_SECONDS}
+    )
     with no_retries, get_client(sync_client=True) as client:
         found = client.read_deployment_by_name(deployment)
         run = client.create_flow_run_from_deployment(
