@@ -17,7 +17,7 @@ from typing import Any
 from core.settings import Settings
 from linting import result_cache
 from linting.config_policy import ConfigRefused, check_effective_config
-from linting.options import JobOptions, effective_summary
+from linting.options import DEFAULT_SQL_FILE_EXTS, JobOptions, effective_summary
 from linting.storage import write_bytes_atomic, write_json
 
 logger = logging.getLogger(__name__)
@@ -204,10 +204,6 @@ class _FolderConfigs:
         return config
 
 
-# SQLFluff's default `sql_file_exts` (its default_config.cfg).
-_DEFAULT_SQL_EXTS = (".sql", ".sql.j2", ".dml", ".ddl", ".pkb")
-
-
 def _lintable(overrides: dict[str, Any], source: str) -> dict[str, Any]:
     """The overrides, letting SQLFluff lint `source` whatever its extension.
 
@@ -217,7 +213,7 @@ def _lintable(overrides: dict[str, Any], source: str) -> dict[str, Any]:
     default extension keep the overrides as they are (and their Linter and cache keys).
     """
     name = os.path.basename(source).lower()
-    if name.endswith(_DEFAULT_SQL_EXTS) or "," in name:
+    if name.endswith(DEFAULT_SQL_FILE_EXTS) or "," in name:
         return overrides
     return {**overrides, "sql_file_exts": "." + name.rsplit(".", 1)[-1] if "." in name else name}
 

@@ -72,6 +72,11 @@ class JobOptions:
         return out
 
 
+# SQLFluff's default `sql_file_exts` (its default_config.cfg): the files it lints where no
+# config says otherwise.
+DEFAULT_SQL_FILE_EXTS = (".sql", ".sql.j2", ".dml", ".ddl", ".pkb")
+
+
 def job_config_path(job_id: str) -> str:
     return f"jobs/{job_id}/{JOB_CONFIG_NAME}"
 

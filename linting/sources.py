@@ -11,12 +11,9 @@ from db.models import SubmissionType
 from linting import storage
 from linting.archive import ArchiveLimits, extract_archive
 from linting.errors import BadArchive
-from linting.options import job_config_path, refused_configs
+from linting.options import DEFAULT_SQL_FILE_EXTS, job_config_path, refused_configs
 
 logger = logging.getLogger(__name__)
-
-# SQLFluff's own default (its default_config.cfg), where no config file sets it.
-DEFAULT_SQL_FILE_EXTS = ".sql,.sql.j2,.dml,.ddl,.pkb"
 
 
 def collect_files(
@@ -104,7 +101,7 @@ def sql_file_exts(
     except Exception as exc:  # noqa: BLE001 - an unreadable config is reported where it is used
         logger.info("sql_file_exts not read (%s); using SQLFluff's default", exc)
         core = {}
-    value = core.get("sql_file_exts") or DEFAULT_SQL_FILE_EXTS
+    value = core.get("sql_file_exts") or ",".join(DEFAULT_SQL_FILE_EXTS)
     exts = [e.strip().lower() for e in str(value).split(",") if e.strip()]
     return tuple(exts) or (".sql",)
 
