@@ -1,1 +1,2 @@
-"""How the system is run: the deployment entrypoints, the serve process, the one-host supervisor."""
+"""How the system is run: the deployment entrypoints, the Prefect worker, the one-host
+supervisor."""

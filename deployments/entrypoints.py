@@ -1,7 +1,7 @@
 """The flow objects a Prefect runner loads, with the task runner chosen from settings.
 
 The one module that reads settings at import: the runner imports it in a fresh process for
-every flow run, with the environment of the serve/worker process.
+every flow run, with the environment of the worker process.
 """
 
 from core.logging import configure_logging

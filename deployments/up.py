@@ -1,10 +1,12 @@
 """One-host supervisor behind `make up`: migrate, then start and watch every part of the system.
 
 Starts, in order, each ready before the next: Prefect server, a long-lived Dask LocalCluster,
-the process serving the `lint-job` deployment, and the API. Prints where the API docs and the
-Prefect UI are, then a `READY {json}` line with each role's pid; the current pids are also in
-DATA_DIR/run/pids.json (fault tests kill by role). A part that dies is started again (at most 5
-times a minute). Ctrl-C or SIGTERM stops them all: SIGINT, a grace period, then SIGKILL.
+then, as production does, deploys prefect.yaml (deployments/bin/deploy.sh) and starts the
+Prefect worker that runs its flow runs (deployments/bin/prefect-worker.sh), and the API. Prints
+where the API docs and the Prefect UI are, then a `READY {json}` line with each role's pid; the
+current pids are also in DATA_DIR/run/pids.json (fault tests kill by role). A part that dies is
+started again (at most 5 times a minute). Ctrl-C or SIGTERM stops them all: SIGINT, a grace
+period, then SIGKILL.
 """
 
 import json
@@ -25,6 +27,7 @@ from deployments.processes import http_ok, start, stop, tail, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+KIT_BIN = REPO_ROOT / "deployments" / "bin"
 STARTUP_TIMEOUT = 120.0
 
 
@@ -60,6 +63,15 @@ def child_env(settings: Settings, prefect_api: str) -> dict[str, str]:
     ):
         env.setdefault(name, value)
     return env
+
+
+def worker_started(log: Path, pid: int) -> bool:
+    """The worker of process `pid` has started polling its pool (Prefect prints this; the name,
+    deployments/worker.py's, holds the pid, so no earlier worker's line counts)."""
+    from deployments.worker import worker_name
+
+    started = f"Worker {worker_name(pid)!r} started!"
+    return log.exists() and started in log.read_text(errors="replace")
 
 
 class Supervisor:
@@ -111,6 +123,16 @@ class Supervisor:
         self.launch(role, args, env)
         return True
 
+    def deploy(self, env: dict[str, str]) -> None:
+        """Register prefect.yaml's deployments as production does (deploy.sh)."""
+        log = self.logs / "deploy.log"
+        with open(log, "ab") as out:
+            code = subprocess.run(
+                [str(KIT_BIN / "deploy.sh")], env=env, cwd=REPO_ROOT, stdout=out, stderr=out
+            ).returncode
+        if code:
+            raise RuntimeError(f"deploy.sh exited with {code}:\n{tail(log)}")
+
     def stop_all(self) -> None:
         self.stopping.set()
         for role in reversed(list(self.procs)):
@@ -157,13 +179,17 @@ class Supervisor:
 
             self.ready("dask-cluster", address, log)
             env["DASK_SCHEDULER_ADDRESS"] = address() or ""
-        log = self.launch("serve", [sys.executable, "-m", "deployments.serve"], env)
-        flow_name, deployment = s.LINT_DEPLOYMENT.split("/", 1)
-        self.ready(
-            "serve",
-            lambda: http_ok(f"{prefect_api}/deployments/name/{flow_name}/{deployment}"),
-            log,
+        # Flow runs as production starts them: prefect.yaml deployed by deploy.sh to the work
+        # pool, the worker of prefect-worker.sh pulling from it (only addresses differ).
+        env.update(
+            SQLFLUFF_SERVICE_HOME=str(REPO_ROOT),
+            SQLFLUFF_SERVICE_VENV=str(BIN.parent),
+            SQLFLUFF_SERVICE_ENV=str(s.DATA_DIR / "run" / "no-env-file"),  # this env, not /etc
         )
+        self.deploy(env)
+        log = self.launch("prefect-worker", [str(KIT_BIN / "prefect-worker.sh")], env)
+        pid = self.procs["prefect-worker"].pid
+        self.ready("prefect-worker", lambda: worker_started(log, pid), log)
         log = self.launch(
             "api",
             [

@@ -28,7 +28,7 @@ from api.schemas import (
 from api.submit import accept_job, check_callback, check_options, check_project
 from db import queries
 from db.models import FINAL_JOB_STATUSES, JobStatus, SubmissionType, TaskStatus
-from flows.start import start_job
+from flows.start import TRIGGER_ERRORS, start_job
 from linting import storage
 from linting.errors import BadInput, NotAZip
 
@@ -251,7 +251,12 @@ def read_relints(job: ReadableJob, sessions: SessionsDep) -> list[JobListItem]:
         return [JobListItem.from_row(j) for j in queries.jobs.relints_of(session, job.job_id)]
 
 
-@router.post("/jobs/{job_id}/retry", status_code=202, response_model=JobAccepted)
+@router.post(
+    "/jobs/{job_id}/retry",
+    status_code=202,
+    response_model=JobAccepted,
+    responses=error_responses(404, 409, 503),
+)
 def retry_job(job: ReadableJob, settings: SettingsDep, sessions: SessionsDep) -> JobAccepted:
     """Run the job's flow again (a new flow run, visible in the Prefect UI); it lints only the
     files that are not SUCCESS."""
@@ -262,7 +267,16 @@ def retry_job(job: ReadableJob, settings: SettingsDep, sessions: SessionsDep) ->
         raise HTTPException(409, f"job is {job.status.value}; retry it once it has ended")
     if job.status == JobStatus.COMPLETED:
         raise HTTPException(409, "job COMPLETED: every file was linted, nothing to retry")
-    flow_run_id = start_job(settings, sessions, job, retry=True)
+    try:
+        flow_run_id = start_job(settings, sessions, job, retry=True)
+    except TRIGGER_ERRORS as exc:
+        # Nothing changed (the row is written after the trigger): the caller may simply retry.
+        logger.warning("retry not started: %s", exc, extra={"job_id": job_id})
+        raise HTTPException(
+            503,
+            f"the job's flow run could not be started ({exc}); nothing changed, retry shortly",
+            {"Retry-After": "5"},
+        ) from None
     logger.info(
         "job retried (%d failed files)",
         counts[TaskStatus.FAILURE],

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Flow-run host: a Prefect process worker on the PREFECT_WORK_POOL pool; it starts `lint-job`,
-# `relint` and `cleanup` flow runs as local processes (they send their lint tasks to the Dask
-# scheduler, over TLS with DASK_TLS_*'s certificate when set: distributed's settings reach them
-# by environment).
+# Flow-run host: the service's Prefect process worker (deployments/worker.py) on the
+# PREFECT_WORK_POOL pool; it starts `lint-job`, `relint` and `cleanup` flow runs as local
+# processes, each forked from a warm fork server with FLOW_RUN_WARM_START (they send their lint
+# tasks to the Dask scheduler, over TLS with DASK_TLS_*'s certificate when set: distributed's
+# settings reach them by environment). `make up` starts this same script.
 . "$(dirname "$0")/_env.sh"
 dask_tls
 export PREFECT_LOGGING_EXTRA_LOGGERS="${PREFECT_LOGGING_EXTRA_LOGGERS:-flows,linting,db}"
-exec prefect worker start --pool "${PREFECT_WORK_POOL:-sqlfluff}" --type process \
-  --limit "${FLOW_RUN_LIMIT:-8}"
+# The worker logs before any flow run exists; those lines go to its log, not to the API.
+export PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW="${PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW:-ignore}"
+exec python -m deployments.worker

@@ -3,11 +3,12 @@
 import shutil
 from uuid import UUID
 
+import pytest
 from fastapi.testclient import TestClient
 from prefect import get_client
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.settings import Settings
+from core.settings import Settings, get_settings
 from db import queries
 from db.models import JobStatus, SubmissionType
 from flows.start import trigger_lint_job
@@ -69,3 +70,24 @@ def test_openapi_docs(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/jobs", "/jobs/{job_id}", "/tasks/{task_id}/result", "/health"} <= set(paths)
+
+
+def test_retry_while_prefect_cannot_start_the_run_is_503_and_changes_nothing(
+    client: TestClient,
+    session_maker: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A retry whose flow run cannot be created (Prefect away, deployment missing) is a 503 the
+    caller may repeat, never a 500, and the job stays as it was."""
+    job_id = client.post("/jobs", json={"sql_content": "select 1\n"}).json()["job_id"]
+    with session_maker.begin() as s:
+        job = queries.jobs.get_job(s, job_id)
+        assert job is not None
+        assert queries.jobs.give_up(s, job, job.flow_run_id, "lost", "lost")
+    monkeypatch.setenv("LINT_DEPLOYMENT", "lint-job/not-deployed")
+    get_settings.cache_clear()
+    response = client.post(f"/jobs/{job_id}/retry")
+    assert response.status_code == 503, response.text
+    assert "could not be started" in response.json()["detail"]
+    assert response.headers["Retry-After"] == "5"
+    assert client.get(f"/jobs/{job_id}").json()["job_status"] == "FAILED"

@@ -1,17 +1,21 @@
-"""How flow runs start and size their work: each job's run is a process forked from the serve
-process's warm fork server (no new interpreter), and batches are cut for the workers the Dask
+"""How flow runs start and size their work: each job's run is a process forked from the Prefect
+worker's warm fork server (no new interpreter), and batches are cut for the workers the Dask
 cluster has, not for this host's cores."""
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from distributed import LocalCluster
 from prefect import flow
 from prefect_dask import DaskTaskRunner
 
+from core.settings import Settings
+from deployments.worker import worker_name
 from flows.runner import worker_threads
+from tests.api.test_deploy_kit import yaml_deployments
 from tests.e2e.test_operations import json_lines
 from tests.support.system import System, parent_pid, running_system
 
@@ -28,7 +32,7 @@ def system(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def flow_run_lines(system: System, job_id: str) -> list[str]:
     return [
         str(e["msg"])
-        for e in json_lines(system.data / "logs" / "serve.log")
+        for e in json_lines(system.data / "logs" / "prefect-worker.log")
         if e.get("job_id") == job_id and "flow-run process" in str(e.get("msg"))
     ]
 
@@ -43,11 +47,33 @@ def test_each_job_runs_in_its_own_process_forked_warm(system: System) -> None:
         pid, parent = line.split("flow-run process ")[1].split(",")[0].split(" of ")
         runs.append((int(pid), int(parent)))
     # One process per run (a crash takes down only its own run), both forked by the one fork
-    # server, which is the serve process's child and outlives the runs.
+    # server, which is the worker's child and outlives the runs.
     (first, server), (second, same_server) = runs
     assert first != second and server == same_server
-    assert parent_pid(server) == system.pids()["serve"]
+    assert parent_pid(server) == system.pids()["prefect-worker"]
     assert b"multiprocessing.forkserver" in Path(f"/proc/{server}/cmdline").read_bytes()
+
+
+def test_runs_come_from_prefect_yaml_through_the_work_pool(system: System) -> None:
+    """`make up` runs production's path: prefect.yaml's deployment on the work pool, its run
+    started by the pool's worker (deployments/worker.py), not a served flow."""
+    [lint_job] = [d for d in yaml_deployments() if d["name"] == "lint-job"]
+    deployment = httpx.get(f"{system.prefect_api}/deployments/name/lint-job/lint-job").json()
+    pool = Settings().PREFECT_WORK_POOL
+    assert (deployment["entrypoint"], deployment["work_pool_name"]) == (
+        lint_job["entrypoint"],
+        pool,
+    )
+    job_id = system.submit({"sql_content": "select 1 from t\n", "dialect": "ansi"})
+    assert system.wait_final(job_id)["job_status"] == "COMPLETED"
+    [run] = httpx.post(
+        f"{system.prefect_api}/flow_runs/filter",
+        json={"flow_runs": {"name": {"any_": [job_id]}}},
+        timeout=30,
+    ).json()
+    assert (run["work_pool_name"], run["deployment_id"]) == (pool, deployment["id"])
+    workers = httpx.post(f"{system.prefect_api}/work_pools/{pool}/workers/filter", json={})
+    assert worker_name(system.pids()["prefect-worker"]) in {w["name"] for w in workers.json()}
 
 
 @flow

@@ -18,16 +18,16 @@ def test_failed_run_retried_through_prefect_api(
 ) -> None:
     entries = folder_entries(CORPUS / "tpch", "tpch")
     make_zip(system.shared_root / "archives/retry.zip", entries)
-    serve = system.pids()["serve"]
-    # Hold the serve process so the run cannot start before the fault is in place.
-    os.kill(serve, signal.SIGSTOP)
+    worker = system.pids()["prefect-worker"]
+    # Hold the worker so the run cannot start before the fault is in place.
+    os.kill(worker, signal.SIGSTOP)
     try:
         job_id = system.submit({"zip_file_path": "archives/retry.zip"})
         blocker = system.shared_root / f"jobs/{job_id}/results"
         blocker.parent.mkdir(parents=True, exist_ok=True)  # the API made it (config layer)
         blocker.write_text("a file where the results folder should be")
     finally:
-        os.kill(serve, signal.SIGCONT)
+        os.kill(worker, signal.SIGCONT)
 
     body = system.wait_final(job_id)
     assert body["job_status"] == "FAILED", body

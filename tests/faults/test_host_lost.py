@@ -1,7 +1,7 @@
-"""The flow's host dies (serve process and flow-run process SIGKILLed together): nothing in
+"""The flow's host dies (worker and flow-run process SIGKILLed together): nothing in
 Prefect notices, so the reconciler does, from the stopped heartbeat, within
 STALE_AFTER_SECONDS + RECONCILE_INTERVAL_SECONDS; the run is set Crashed and the job re-run by
-itself once the supervisor has the serve process back; it ends COMPLETED."""
+itself once the supervisor has the worker back; it ends COMPLETED."""
 
 import time
 
@@ -18,9 +18,9 @@ def test_host_lost_mid_job_is_retried_automatically(
     zip_path, names = workload_zip
     job_id = job_in_progress(system, zip_path)
     first_run = system.job(job_id)["flow_run_id"]
-    serve = system.pids()["serve"]
+    worker = system.pids()["prefect-worker"]
     [engine] = system.flow_run_processes()
-    system.kill(serve)
+    system.kill(worker)
     system.kill(engine)
     killed_at = time.monotonic()
 

@@ -29,10 +29,10 @@ def test_a_job_past_the_first_page_is_reconciled(
     page = int(FAULT_ENV["RECONCILE_PAGE_SIZE"])
     entries = folder_entries(CORPUS / "tpch", "tpch")
     make_zip(system.shared_root / "archives/pages.zip", entries)
-    serve = system.pids()["serve"]
+    worker = system.pids()["prefect-worker"]
     # A stopped runner leaves these ACCEPTED with a scheduled run: quiet, in the worklist,
     # and nothing for the reconciler to do; more of them than a page, ahead of the last job.
-    os.kill(serve, signal.SIGSTOP)
+    os.kill(worker, signal.SIGSTOP)
     try:
         queued = [system.submit({"zip_file_path": "archives/pages.zip"}) for _ in range(page + 1)]
         server = system.pids()["prefect-server"]
@@ -56,7 +56,7 @@ def test_a_job_past_the_first_page_is_reconciled(
             0.3,
         )
     finally:
-        os.kill(serve, signal.SIGCONT)
+        os.kill(worker, signal.SIGCONT)
     bodies, seen = watch_final(system, [*queued, last], timeout=180)
     for job_id, body in bodies.items():
         assert body["job_status"] == "COMPLETED", (body, seen[job_id])

@@ -39,14 +39,14 @@ def test_shared_dir_full_fails_files_with_the_reason(
 ) -> None:
     entries = folder_entries(CORPUS / "tpch", "tpch")
     make_zip(system.shared_root / "archives/full.zip", entries)
-    serve = system.pids()["serve"]
+    worker = system.pids()["prefect-worker"]
     # Hold the runner so the run cannot start before the disk is "full".
-    os.kill(serve, signal.SIGSTOP)
+    os.kill(worker, signal.SIGSTOP)
     try:
         job_id = system.submit({"zip_file_path": "archives/full.zip"})
         results = system.shared_root / f"jobs/{job_id}/results"
         with small_tmpfs(results, "48k"):
-            os.kill(serve, signal.SIGCONT)
+            os.kill(worker, signal.SIGCONT)
             body = system.wait_final(job_id)
             _check_full(session_maker, system, job_id, set(entries), body)
             # Room again: a retry re-lints only the failed files.
@@ -62,7 +62,7 @@ def test_shared_dir_full_fails_files_with_the_reason(
                 n: r.task_id for n, r in rows.items()
             }
     finally:
-        os.kill(serve, signal.SIGCONT)
+        os.kill(worker, signal.SIGCONT)
 
 
 def _check_full(

@@ -40,7 +40,7 @@ def _victims(system: System) -> dict[str, Callable[[], list[int]]]:
         "dask worker": lambda: system.descendants("dask-cluster", b"spawn_main"),
         "lint child": lambda: system.descendants("dask-cluster", b"linting.child_process"),
         "flow-run process": system.flow_run_processes,
-        "serve": lambda: [system.pids()["serve"]],
+        "prefect-worker": lambda: [system.pids()["prefect-worker"]],
         "prefect server": lambda: [system.pids()["prefect-server"]],
         "api": lambda: [system.pids()["api"]],
     }

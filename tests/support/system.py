@@ -54,17 +54,17 @@ class System:
         return found
 
     def flow_run_processes(self) -> list[int]:
-        """Pids of the flow runs now running: with FLOW_RUN_WARM_START, the children of the serve
-        process's fork server (flows/warm_start.py), itself the serve process's child."""
-        serve = self.pids()["serve"]
+        """Pids of the flow runs now running: with FLOW_RUN_WARM_START, the children of the
+        worker's fork server (flows/warm_start.py), itself the worker's child."""
+        worker = self.pids()["prefect-worker"]
         runs: list[int] = []
-        servers = self.descendants("serve", b"multiprocessing.forkserver")
+        servers = self.descendants("prefect-worker", b"multiprocessing.forkserver")
         for server in servers:
             with contextlib.suppress(OSError):
-                if parent_pid(server) == serve:
+                if parent_pid(server) == worker:
                     runs += children(server)
         # Without FLOW_RUN_WARM_START, each run is a new interpreter: `python -m prefect.engine`.
-        return runs if servers else self.descendants("serve", b"prefect.engine")
+        return runs if servers else self.descendants("prefect-worker", b"prefect.engine")
 
     def kill(self, pid: int) -> None:
         os.kill(pid, signal.SIGKILL)

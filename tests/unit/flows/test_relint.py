@@ -2,10 +2,8 @@
 
 from collections import Counter
 
-import pytest
-
 from core.settings import Settings
-from deployments.serve import relint_deployment
+from deployments.deploy import template_env
 from flows.relint import changes_between
 
 
@@ -22,17 +20,9 @@ def test_changes_count_added_and_removed_violations_by_rule() -> None:
 
 
 def test_relint_schedule_from_settings() -> None:
-    scheduled = relint_deployment(Settings(RELINT_CRON="0 3 * * *", RELINT_LIMIT=7))
-    [schedule] = scheduled.schedules
-    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 3 * * *", "UTC")
+    """prefect.yaml's relint schedule is filled from RELINT_CRON; unset, it is inactive."""
+    scheduled = template_env(Settings(RELINT_CRON="0 3 * * *", RELINT_LIMIT=7))
+    assert (scheduled["RELINT_CRON"], scheduled["RELINT_SCHEDULE_ACTIVE"]) == ("0 3 * * *", "true")
     # RELINT_LIMIT is read by the flow where it runs, not frozen into the deployment.
-    assert scheduled.parameters == {}
-    assert relint_deployment(Settings()).schedules == []
-    assert relint_deployment(Settings(RELINT_CRON="off")).schedules == []
-
-
-def test_bad_cron_stops_with_the_setting_named(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as stopped:
-        relint_deployment(Settings(RELINT_CRON="every day"))
-    assert stopped.value.code == 2
-    assert "invalid setting RELINT_CRON" in capsys.readouterr().err
+    assert "RELINT_LIMIT" not in scheduled
+    assert template_env(Settings())["RELINT_SCHEDULE_ACTIVE"] == "false"

@@ -1,0 +1,155 @@
+"""The flow-run host of every install, `make up` and production alike
+(`deployments/bin/prefect-worker.sh`): a Prefect process worker on the PREFECT_WORK_POOL pool,
+to which `deployments/bin/deploy.sh` deployed prefect.yaml's deployments.
+
+It is Prefect's own `ProcessWorker` (its polling, limit, heartbeats, cancellation and crash
+reporting), with one change: with FLOW_RUN_WARM_START, a run of one of our deployments starts in
+a process forked from a warm fork server (flows/warm_start.py), which imported Prefect and the
+flows once, instead of as `python -m prefect.engine`, a new interpreter that spends ~2 s of CPU
+on imports before the job's first file. Each run still has its own process, so a run that dies
+is marked Crashed alone. Runs of any other entrypoint start as the plain ProcessWorker starts
+them.
+
+Run from the checkout (the scripts `cd` to SQLFLUFF_SERVICE_HOME): entrypoints are relative.
+"""
+
+import asyncio
+import contextlib
+import importlib
+import os
+import socket
+import warnings
+from typing import Any
+
+import anyio
+import anyio.abc
+from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import TerminationSignal
+from prefect.flow_engine import run_flow_in_subprocess
+from prefect.flows import Flow
+from prefect.runner._control_channel import ControlChannel
+from prefect.runner._flow_run_executor import FlowRunExecutorContext
+from prefect.runner._process_manager import ProcessHandle
+from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
+from prefect.workers.process import ProcessJobConfiguration, ProcessWorker, ProcessWorkerResult
+
+from core.logging import configure_logging
+from core.settings import load_settings_or_exit
+
+# Imported once by the fork server, so that no flow run imports them again.
+WARM_MODULES = ["deployments.entrypoints"]
+# The entrypoint file whose flows the fork server has imported, as prefect.yaml names it.
+WARM_ENTRYPOINT_FILE = "deployments/entrypoints.py"
+
+
+def worker_name(pid: int) -> str:
+    """A worker's name in its pool: its host and pid (a restarted worker is a new one)."""
+    return f"{socket.gethostname()}-{pid}"
+
+
+def warm_flow(entrypoint: str | None) -> Flow[Any, Any] | None:
+    """The already imported flow object of one of our deployments' entrypoints, else None."""
+    path, _, name = (entrypoint or "").partition(":")
+    if path != WARM_ENTRYPOINT_FILE or not name:
+        return None
+    flow = getattr(importlib.import_module("deployments.entrypoints"), name, None)
+    return flow if isinstance(flow, Flow) else None
+
+
+class WarmStarter:
+    """Starts one flow run from the warm fork server (Prefect's `run_flow_in_subprocess`, which
+    flows/warm_start.py points at it), with the job's environment, as Prefect's own
+    DirectSubprocessStarter does for the Runner's served flows."""
+
+    def __init__(
+        self, flow: Flow[Any, Any], env: dict[str, str | None], channel: ControlChannel
+    ) -> None:
+        self.flow, self.env, self.channel = flow, env, channel
+
+    async def start(
+        self,
+        flow_run: FlowRun,
+        task_status: anyio.abc.TaskStatus[ProcessHandle] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        env = dict(self.env)
+        with contextlib.suppress(RuntimeError):  # no loopback channel: cancel by kill only
+            port, token = self.channel.register(flow_run.id)
+            env.update(PREFECT__CONTROL_PORT=str(port), PREFECT__CONTROL_TOKEN=token)
+        process = run_flow_in_subprocess(self.flow, flow_run=flow_run, env=env)
+        task_status.started(ProcessHandle(process))
+        await anyio.to_thread.run_sync(process.join)
+
+
+# Prefect registers each worker class by its `type`; ours is the process worker (same pool type,
+# same job template), so it takes that key, in the processes that import this module.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Type 'ServiceWorker'", category=UserWarning)
+
+    class ServiceWorker(ProcessWorker):
+        """Prefect's process worker, starting our deployments' runs from the warm fork server."""
+
+        warm = False
+
+        async def run(
+            self,
+            flow_run: FlowRun,
+            configuration: ProcessJobConfiguration,
+            task_status: anyio.abc.TaskStatus[int] | None = None,
+        ) -> ProcessWorkerResult:
+            flow = None
+            if self.warm and flow_run.deployment_id:
+                deployment = await self.client.read_deployment(flow_run.deployment_id)
+                flow = warm_flow(deployment.entrypoint)
+            if flow is None:
+                return await super().run(flow_run, configuration, task_status)
+            status = task_status or anyio.TASK_STATUS_IGNORED
+
+            async def resolve(_: FlowRun) -> Flow[Any, Any]:
+                return flow
+
+            # ProcessWorker.run, with WarmStarter in place of its `python -m prefect.engine` one.
+            result: Any = None
+            async with FlowRunExecutorContext() as ctx:
+                starter = WarmStarter(flow, dict(configuration.env or {}), ctx.control_channel)
+                executor = ctx.create_executor(
+                    flow_run, starter, resolve_flow=resolve, propose_submitting=False
+                )
+
+                async def execute(
+                    *, task_status: anyio.abc.TaskStatus[ProcessHandle] = anyio.TASK_STATUS_IGNORED
+                ) -> None:
+                    nonlocal result
+                    result = await executor.submit(task_status=task_status)
+
+                async with anyio.create_task_group() as group:
+                    handle = await group.start(execute)
+                    status.started(handle.pid)
+            if result is None or result.status_code is None:
+                raise RuntimeError("Failed to start flow run process.")
+            return ProcessWorkerResult(status_code=result.status_code, identifier=str(handle.pid))
+
+
+def main() -> None:
+    settings = load_settings_or_exit()
+    configure_logging(settings)
+    if settings.FLOW_RUN_WARM_START:
+        from flows import warm_start
+
+        warm_start.enable(WARM_MODULES)
+        ServiceWorker.warm = True
+    worker = ServiceWorker(
+        work_pool_name=settings.PREFECT_WORK_POOL,
+        name=worker_name(os.getpid()),
+        limit=settings.FLOW_RUN_LIMIT,
+        create_pool_if_not_found=False,
+    )
+    # How soon a new job's run is picked up: Prefect's default is 10 s.
+    with temporary_settings({PREFECT_WORKER_QUERY_SECONDS: settings.FLOW_RUN_POLL_SECONDS}):
+        try:
+            asyncio.run(worker.start())
+        except (KeyboardInterrupt, TerminationSignal):
+            pass  # runs go on in their own processes; the supervisor or systemd restarts us
+
+
+if __name__ == "__main__":
+    main()
