@@ -33,7 +33,7 @@ from flows.heartbeat import heartbeat
 from flows.runner import worker_threads
 from flows.warm_start import started_warm
 from linting import result_cache, storage
-from linting.batch import lint_files
+from linting.batch import lint_files, serve_cached
 from linting.batching import make_batches
 from linting.errors import LintServiceError
 from linting.options import JobOptions
@@ -176,6 +176,11 @@ def _run_job(job_id: str) -> dict[str, Any]:
 
         pending: list[queries.tasks.PendingFile] = write(ensure)
         root = settings.NFS_SHARE_ROOT_PATH
+        # Templates may include any file of the job's tree: cached results are keyed by it.
+        salt = result_cache.tree_digest(root / storage.extracted_dir(job_id))
+        # Cached files are finished here: no Prefect task run or Dask round trip for them, so an
+        # unchanged archive re-linted costs little more than reading it.
+        pending = serve_cached(pending, job_id, options, salt)
         batches = make_batches(
             pending,
             size_of=lambda f: _size(root / f.source_file_path),
@@ -185,8 +190,6 @@ def _run_job(job_id: str) -> dict[str, Any]:
             workers=worker_threads(),
         )
         log.info("job %s: %d files to lint in %d batches", job_id, len(pending), len(batches))
-        # Templates may include any file of the job's tree: cached results are keyed by it.
-        salt = result_cache.tree_digest(root / storage.extracted_dir(job_id))
         futures = lint_batch.map(
             batches,
             job_id=unmapped(job_id),

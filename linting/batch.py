@@ -18,7 +18,7 @@ from db.engine import sessions
 from db.models import TaskStatus
 from db.retry import in_transaction
 from linting import storage
-from linting.children import lint_with_limit
+from linting.children import from_cache, lint_with_limit
 from linting.engine import LintRequest
 from linting.fingerprints import decode_source, fingerprints
 from linting.options import JobOptions, config_files_on_path, job_config_path
@@ -48,6 +48,30 @@ def lint_files(
         sqlalchemy.exc.DBAPIError: the database stayed away past DB_RETRY_SECONDS (the Prefect
             task retries the batch).
     """
+    summary, _ = _process(files, job_id, options, cache_salt, cached_only=False)
+    return summary
+
+
+def serve_cached(
+    files: list[queries.tasks.PendingFile],
+    job_id: str,
+    options: dict[str, Any],
+    cache_salt: str,
+) -> list[queries.tasks.PendingFile]:
+    """Finish the files whose result is cached (result file and row, as `lint_files` would),
+    where this runs, with no lint child; returns the others, to be linted. A job whose files
+    are all cached then needs no lint batch at all."""
+    _, misses = _process(files, job_id, options, cache_salt, cached_only=True)
+    return misses
+
+
+def _process(
+    files: list[queries.tasks.PendingFile],
+    job_id: str,
+    options: dict[str, Any],
+    cache_salt: str,
+    cached_only: bool,
+) -> tuple[dict[str, int], list[queries.tasks.PendingFile]]:
     settings = get_settings()
     root = settings.NFS_SHARE_ROOT_PATH
     session_maker = sessions(settings.DATABASE_URL)
@@ -86,10 +110,17 @@ def lint_files(
 
     # Dask runs a batch again when its worker is lost, results already held there included:
     # files that reached SUCCESS meanwhile (rows and result files are on shared storage) stay.
-    already: set[str] = in_transaction(
-        session_maker,
-        lambda s: queries.tasks.mark_in_progress(s, [f.task_id for f in files]),
-        give_up_after=settings.DB_RETRY_SECONDS,
+    if base.cache_dir is None and cached_only:
+        return {"files": 0, "failed": 0, "violations": 0}, files
+    # Cached files go from PENDING to SUCCESS in one step: nothing runs that could be lost.
+    already: set[str] = (
+        set()
+        if cached_only
+        else in_transaction(
+            session_maker,
+            lambda s: queries.tasks.mark_in_progress(s, [f.task_id for f in files]),
+            give_up_after=settings.DB_RETRY_SECONDS,
+        )
     )
     files = [f for f in files if f.task_id not in already]
     # A project's own severity overrides beat the deployment's (issue 15).
@@ -104,21 +135,28 @@ def lint_files(
     host = _worker_name()
     config_files: dict[Path, list[str]] = {}  # per folder: every file in it reads the same
     done: list[queries.tasks.TaskOutcome] = []
-    summary = {"files": len(files), "failed": 0, "violations": 0}
+    misses: list[queries.tasks.PendingFile] = []
+    summary = {"files": 0, "failed": 0, "violations": 0}
     last_mirror = time.monotonic()
     with writer:  # waits for the last write, even if linting raised
         for f in files:
             result_rel = storage.result_path(job_id, f.task_id)
             started = time.monotonic()
-            outcome = lint_with_limit(
-                replace(
-                    base,
-                    source=str(root / f.source_file_path),
-                    display_name=f.file_name,
-                    result=str(root / result_rel),
-                ),
-                timeout=settings.LINT_TIMEOUT_SECONDS,
+            request = replace(
+                base,
+                source=str(root / f.source_file_path),
+                display_name=f.file_name,
+                result=str(root / result_rel),
             )
+            if cached_only:
+                cached = from_cache(request)
+                if cached is None:
+                    misses.append(f)
+                    continue
+                outcome = cached
+            else:
+                outcome = lint_with_limit(request, timeout=settings.LINT_TIMEOUT_SECONDS)
+            summary["files"] += 1
             if outcome.ok:
                 summary["violations"] += outcome.violation_count or 0
             else:
@@ -157,12 +195,13 @@ def lint_files(
         assert in_flight is not None
         in_flight.result()
     logger.info(
-        "linted %d files: %d failed, %d violations",
+        "%s %d files: %d failed, %d violations",
+        "served from the result cache" if cached_only else "linted",
         summary["files"],
         summary["failed"],
         summary["violations"],
     )
-    return summary
+    return summary, misses
 
 
 def _worker_name() -> str:

@@ -124,6 +124,11 @@ class LintChild:
 _idle: "queue.SimpleQueue[LintChild]" = queue.SimpleQueue()
 
 
+def from_cache(request: LintRequest) -> FileOutcome | None:
+    """The file's cached result written as its result, or None when none is cached."""
+    return _from_cache(request)[0] if request.cache_dir else None
+
+
 def lint_with_limit(request: LintRequest, timeout: float) -> FileOutcome:
     """Lint a file in a long-lived child of this process, giving up after `timeout` seconds.
 

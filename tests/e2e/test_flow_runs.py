@@ -17,6 +17,8 @@ from deployments.worker import worker_name
 from flows.runner import worker_threads
 from tests.api.test_deploy_kit import yaml_deployments
 from tests.e2e.test_operations import json_lines
+from tests.support.corpus import CORPUS
+from tests.support.factories import folder_entries, make_zip
 from tests.support.system import System, parent_pid, running_system
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -74,6 +76,46 @@ def test_runs_come_from_prefect_yaml_through_the_work_pool(system: System) -> No
     assert (run["work_pool_name"], run["deployment_id"]) == (pool, deployment["id"])
     workers = httpx.post(f"{system.prefect_api}/work_pools/{pool}/workers/filter", json={})
     assert worker_name(system.pids()["prefect-worker"]) in {w["name"] for w in workers.json()}
+
+
+def test_an_unchanged_archive_relinted_is_served_from_the_cache_without_batches(
+    system: System,
+) -> None:
+    """The second job of the same archive finishes its cached files in the flow run itself: no
+    `lint-batch` task run, the same findings, each file's own result file."""
+    entries = folder_entries(CORPUS / "tpch", "tpch")
+    make_zip(system.shared_root / "archives/again.zip", entries)
+    jobs = [system.submit({"zip_file_path": "archives/again.zip"})]
+    assert system.wait_final(jobs[0])["job_status"] == "COMPLETED"
+    jobs.append(system.submit({"zip_file_path": "archives/again.zip"}))
+    assert system.wait_final(jobs[1])["job_status"] == "COMPLETED"
+    batches = []
+    for job_id in jobs:
+        [run] = httpx.post(
+            f"{system.prefect_api}/flow_runs/filter",
+            json={"flow_runs": {"name": {"any_": [job_id]}}},
+            timeout=30,
+        ).json()
+        task_runs = httpx.post(
+            f"{system.prefect_api}/task_runs/filter",
+            json={"flow_runs": {"id": {"any_": [run["id"]]}}},
+            timeout=30,
+        ).json()
+        batches.append([t for t in task_runs if t["name"].startswith("lint ")])
+    assert batches[0] and not batches[1], "the cached job still sent batches to Dask"
+    findings = [
+        sorted(
+            (v["file_name"], v["rule_code"], v["start_line"], v["start_pos"])
+            for v in httpx.get(
+                f"{system.api}/jobs/{job_id}/violations", params={"size": 1000}, timeout=30
+            ).json()["items"]
+        )
+        for job_id in jobs
+    ]
+    assert findings[0] and findings[0] == findings[1]
+    first, second = (system.job(job_id, size=100)["sub_tasks"]["items"] for job_id in jobs)
+    assert {t["file_name"] for t in second} == set(entries)
+    assert not {t["result_file_path"] for t in first} & {t["result_file_path"] for t in second}
 
 
 @flow
