@@ -48,6 +48,9 @@ def child_env(settings: Settings, prefect_api: str) -> dict[str, str]:
         PREFECT_API_URL=prefect_api,
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_LOGGING_EXTRA_LOGGERS="flows,linting,db",
+        # Our loggers outside a flow run (the API's trigger, the worker) write to their own
+        # logs; only flow runs' lines go to the Prefect UI.
+        PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW="ignore",
         PYTHONUNBUFFERED="1",
     )
     # Dask's housekeeping (20 ms event-loop ticks, a 10 ms profiler, 100 ms memory monitors and

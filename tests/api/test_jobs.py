@@ -1,17 +1,22 @@
 """Accepting jobs: rows, stored sources, one flow run per job in the real Prefect API; health."""
 
 import shutil
+import time
 from uuid import UUID
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prefect import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy.orm import Session, sessionmaker
 
+import flows.start
 from core.settings import Settings, get_settings
 from db import queries
 from db.models import JobStatus, SubmissionType
 from flows.start import trigger_lint_job
+from tests.support.stand_ins import BusyPrefect, serving
 
 
 def test_inline_sql_is_stored_and_triggers_one_flow_run(
@@ -91,3 +96,35 @@ def test_retry_while_prefect_cannot_start_the_run_is_503_and_changes_nothing(
     assert "could not be started" in response.json()["detail"]
     assert response.headers["Retry-After"] == "5"
     assert client.get(f"/jobs/{job_id}").json()["job_status"] == "FAILED"
+
+
+def test_a_busy_prefect_is_retried_quickly_and_creates_one_run(
+    settings: Settings, lint_deployment: str, prefect_api: str
+) -> None:
+    """Prefect on SQLite answers 503 while its database is locked: the trigger tries again at
+    once (not after the client's 2-30 s backoff, nor after the reconciler's interval), and the
+    job's key still gives one run."""
+    with serving(BusyPrefect(prefect_api, busy_first=3)) as busy:
+        started = time.monotonic()
+        with temporary_settings({PREFECT_API_URL: busy.url}):
+            first = trigger_lint_job(lint_deployment, "job-busy")
+            again = trigger_lint_job(lint_deployment, "job-busy")
+        took = time.monotonic() - started
+    assert busy.creations == 5  # three 503s, the creation, the second trigger
+    assert first == again
+    assert took < 3, f"the trigger waited {took:.1f} s through three 503s"
+    with get_client(sync_client=True) as prefect:
+        runs = prefect.read_flow_runs(limit=200)
+    assert [str(r.id) for r in runs if r.idempotency_key == "job-busy"] == [first]
+
+
+def test_a_prefect_busy_past_the_trigger_timeout_fails_the_trigger(
+    settings: Settings, lint_deployment: str, prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Still busy after TRIGGER_TIMEOUT_SECONDS: the trigger gives up (the job waits ACCEPTED
+    for the reconciler) instead of holding the submission."""
+    monkeypatch.setattr(flows.start, "TRIGGER_TIMEOUT_SECONDS", 1.0)
+    with serving(BusyPrefect(prefect_api, busy_first=10**6)) as busy:
+        with temporary_settings({PREFECT_API_URL: busy.url}), pytest.raises(httpx.HTTPStatusError):
+            trigger_lint_job(lint_deployment, "job-busy-long")
+    assert 3 <= busy.creations < 60

@@ -1,6 +1,6 @@
 """Recording stand-ins served by a real uvicorn in a thread on a free port: the Consul agent's
-HTTP API (no Consul agent can be installed here: the three calls the service makes), and a
-receiver of job callbacks."""
+HTTP API (no Consul agent can be installed here: the three calls the service makes), a
+receiver of job callbacks, and a proxy that makes a real Prefect API busy."""
 
 import asyncio
 import threading
@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -80,6 +81,41 @@ class CallbackReceiver:
             return Response(status_code=500 if len(self.received) <= self.fail_first else 204)
 
         return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+
+
+@dataclass
+class BusyPrefect:
+    """A proxy to a real Prefect API that answers 503 to the first `busy_first` flow-run
+    creations, as a Prefect server on SQLite does while its database is locked."""
+
+    upstream: str  # e.g. http://127.0.0.1:4200/api
+    busy_first: int = 0
+    creations: int = 0
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def app(self) -> Starlette:
+        async def proxy(request: Request) -> Response:
+            path = request.path_params["path"]
+            if path.endswith("/create_flow_run"):
+                self.creations += 1
+                if self.creations <= self.busy_first:
+                    return JSONResponse({"exception_message": "Service Unavailable"}, 503)
+            async with httpx.AsyncClient() as client:
+                answer = await client.request(
+                    request.method,
+                    f"{self.upstream}/{path}",
+                    content=await request.body(),
+                    params=request.query_params,
+                    headers={"content-type": request.headers.get("content-type", "")},
+                )
+            return Response(answer.content, answer.status_code, media_type="application/json")
+
+        methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+        return Starlette(routes=[Route("/api/{path:path}", proxy, methods=methods)])
 
 
 class StandIn(Protocol):
