@@ -20,10 +20,11 @@ CACHE_OPTIONS = "dir_cache=yes,dcache_timeout=30,attr_timeout=3,entry_timeout=3"
 
 
 def require_tools() -> None:
-    missing = [t for t in (SSHD, "sshfs", "ssh-keygen", "nsenter") if not shutil.which(t)]
+    tools = (SSHD, "sshfs", "ssh-keygen", "socat", "nsenter", "mountpoint")
+    missing = [t for t in tools if not shutil.which(t)]
     assert not missing, (
         f"the multi-host test needs {missing}: `make multihost-tools` installs them "
-        "(apt-get install sshfs openssh-server)"
+        "(apt-get install sshfs openssh-server socat)"
     )
     assert Path("/dev/fuse").exists(), "the multi-host test needs FUSE (/dev/fuse) for sshfs"
 
