@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from db.engine import make_engine, make_sessionmaker
 from db.models import LintingJob, TaskStatus
@@ -174,8 +174,17 @@ def cluster(
             logs / "pg-relay.log",
         )
         stack.callback(stop, relay)
+        # TCP keepalive: a host cut off in the middle of a transaction has its connection
+        # dropped and its transaction rolled back in ~11 s. With the kernel's default (2 hours)
+        # its row locks stop every other host's writes of the job (docs/deployment.md).
+        keepalive = ["--tcp-keepalive-time=5", "--tcp-keepalive-interval=2"]
         mariadb = stack.enter_context(
-            private_mariadb(base / "mariadb", host=a, on_host=net.exec("a"))
+            private_mariadb(
+                base / "mariadb",
+                host=a,
+                on_host=net.exec("a"),
+                options=[*keepalive, "--tcp-keepalive-probes=3"],
+            )
         )
         # If the setup fails before the export is up: what started stops before the databases.
         stack.callback(net.stop_all)
@@ -430,3 +439,47 @@ def test_a_worker_host_added_mid_job_takes_work(cluster: MountedCluster) -> None
     on_w3 = sum(h == "w3" for h in hosts.values())
     print(f"w3, added mid-job, linted {on_w3} of {len(entries)} files")  # noqa: T201 - the figures, with -s or -rA
     assert on_w3 > 0, hosts
+
+
+def test_a_host_cut_off_mid_transaction_does_not_hold_its_locks(cluster: MountedCluster) -> None:
+    """What made the cut-off test hang once: a host lost between an UPDATE and its COMMIT keeps
+    the row locked until the database server drops its connection (TCP keepalive)."""
+    job_id = cluster.submit_zip("locked", folder_entries(CORPUS / "tpch", "tpch"))
+    cluster.wait_final(job_id)
+    cluster.net.add("x", 10 + len(cluster.net.hosts))
+    holder = subprocess.Popen(
+        cluster.net.exec(
+            "x",
+            sys.executable,
+            "-c",
+            "import sys, time; from sqlalchemy import create_engine, text\n"
+            "conn = create_engine(sys.argv[1]).connect()\n"
+            "conn.execute(text('UPDATE linting_jobs SET error_message = :m WHERE job_id = :j'),"
+            " {'m': 'held by x', 'j': sys.argv[2]})\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(600)\n",
+            cluster.database_url,
+            job_id,
+        ),
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        cluster.net.cut("x")
+        cut_at = time.monotonic()
+        engine = make_engine(cluster.database_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("SET SESSION innodb_lock_wait_timeout = 40"))
+                conn.execute(
+                    text("UPDATE linting_jobs SET error_message = NULL WHERE job_id = :j"),
+                    {"j": job_id},
+                )
+        finally:
+            engine.dispose()
+        print(f"the lost host's lock went {time.monotonic() - cut_at:.1f} s after the cut")  # noqa: T201
+    finally:
+        holder.kill()
+        holder.wait()

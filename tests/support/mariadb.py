@@ -24,6 +24,7 @@ class PrivateMariaDB:
     # Where it listens, and a command prefix to start it on another host (e.g. `ip netns exec`).
     host: str = "127.0.0.1"
     on_host: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)  # more mariadbd options
 
     @property
     def datadir(self) -> Path:
@@ -47,6 +48,7 @@ class PrivateMariaDB:
                 "--skip-grant-tables",
                 "--innodb-buffer-pool-size=64M",
                 "--skip-log-bin",
+                *self.options,
             ],
             {"PATH": "/usr/sbin:/usr/bin:/bin"},
             self.base / "mariadbd.log",
@@ -84,9 +86,12 @@ class PrivateMariaDB:
 
 @contextlib.contextmanager
 def private_mariadb(
-    base: Path, host: str = "127.0.0.1", on_host: list[str] | None = None
+    base: Path,
+    host: str = "127.0.0.1",
+    on_host: list[str] | None = None,
+    options: list[str] | None = None,
 ) -> Iterator[PrivateMariaDB]:
-    server = PrivateMariaDB(base, host=host, on_host=on_host or [])
+    server = PrivateMariaDB(base, host=host, on_host=on_host or [], options=options or [])
     base.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
