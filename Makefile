@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The MariaDB server the CI suite runs against (a `<name>_test_<worker>` database is derived).
 MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/sqlfluff
 
-.PHONY: install up test test-fast test-mysql test-soak lint
+.PHONY: install up test test-fast test-mysql test-soak lint multihost-tools
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,23 @@ $(BWRAP):
 	-DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap)
 
+# The multi-host test (tests/multihost/test_three_hosts.py) exports the share from its API host
+# with OpenSSH's sshd and mounts it on the worker hosts with sshfs (FUSE); socat relays the
+# machine's PostgreSQL onto the hosts' bridge. Not best effort: without them that test fails.
+MULTIHOST_TOOLS := /usr/bin/sshfs /usr/sbin/sshd /usr/bin/socat
+$(MULTIHOST_TOOLS):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q sshfs openssh-server socat || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q sshfs openssh-server socat)
+
+multihost-tools: $(MULTIHOST_TOOLS)
+
 install: $(VENV)/.installed $(BWRAP)
 
 up: install
 	$(PY) -m deployments.up
 
 # Everything that needs only SQLite and local processes (tests marked `mysql` need MariaDB).
-test: install $(CHROMIUM)
+test: install $(CHROMIUM) multihost-tools
 	$(PY) -m pytest -m "not mysql"
 
 # The quick loop while coding: unit tests (mirroring the source) and the database tier.

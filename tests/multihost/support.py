@@ -4,7 +4,8 @@
 import contextlib
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,18 @@ from sqlalchemy.orm import Session
 
 from db.engine import make_engine, make_sessionmaker
 from db.models import LintingTask, TaskStatus
-from deployments.processes import tail, wait_for
+from deployments.processes import start, stop, tail, wait_for
+from tests.support.databases import REPO_ROOT
 from tests.support.factories import make_zip
+
+PG = ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-Atc"]
+
+
+def psql(sql: str, database: str = "postgres") -> str:
+    """`sql` on the machine's PostgreSQL (127.0.0.1:5432, trust), its output."""
+    proc = subprocess.run([*PG, sql, database], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"PostgreSQL at 127.0.0.1:5432 refused {sql!r}: {proc.stderr}"
+    return proc.stdout.strip()
 
 
 def sh(*args: str) -> None:
@@ -31,6 +42,14 @@ class Net:
     tag: str
     subnet: str
     hosts: dict[str, str] = field(default_factory=dict)  # host -> address
+    # host -> a process holding that host's own mount namespace (see own_mounts)
+    holders: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def gateway(self) -> str:
+        """The bridge's address: the root namespace (the machine itself) as seen from a host."""
+        return f"{self.subnet}.1"
 
     def ns(self, host: str) -> str:
         return f"sfs{self.tag}{host}"
@@ -39,8 +58,43 @@ class Net:
         return f"v{self.tag}{host}"  # root side; the host side is this + "p"
 
     def exec(self, host: str, *args: str) -> list[str]:
-        """A command line that runs `args` on `host`."""
+        """A command line that runs `args` on `host` (in its mount namespace if it has one)."""
+        holder = self.holders.get(host)
+        if holder is not None:
+            # From the checkout, as `ip netns exec` would run it (nsenter -m starts at "/").
+            return ["nsenter", "-t", str(holder.pid), "-m", "-n", f"--wd={REPO_ROOT}", "--", *args]
         return ["ip", "netns", "exec", self.ns(host), *args]
+
+    def own_mounts(self, host: str) -> None:
+        """Give `host` a mount namespace of its own, kept by a sleeping process: what is mounted
+        there (an sshfs share) is seen by every later `exec` on `host` and by no other host.
+        (Each `ip netns exec` makes a new one, which would lose the mount.)"""
+        if host in self.holders:
+            return
+        holder = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns(host), "sleep", "infinity"], start_new_session=True
+        )
+        self.holders[host] = holder
+        cmdline = Path(f"/proc/{holder.pid}/cmdline")
+        # `ip netns exec` execs `sleep` once the namespaces are set up.
+        wait_for(
+            lambda: cmdline.read_bytes().startswith(b"sleep"), 10, f"{host}'s holder not ready"
+        )
+
+    def start(
+        self, host: str, args: Sequence[str], env: Mapping[str, str], log: Path
+    ) -> subprocess.Popen[bytes]:
+        """`args` on `host`, stopped (last started first) when the network is taken down."""
+        proc = start(self.exec(host, *args), env, log, cwd=REPO_ROOT)
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        """Stop every process started on the hosts, all at once: a cut-off host's roles may
+        take their whole grace period."""
+        procs, self.started = self.started, []
+        with ThreadPoolExecutor(max(len(procs), 1)) as pool:
+            list(pool.map(lambda p: stop(p, grace=15), procs))
 
     def add(self, host: str, last_octet: int) -> None:
         ns, veth = self.ns(host), self.veth(host)
@@ -75,7 +129,11 @@ def network(hosts: Sequence[str] = ("a", "w1", "w2"), salt: int = 0) -> Iterator
             net.add(host, octet)
         yield net
     finally:
-        for host in hosts:
+        net.stop_all()
+        for holder in net.holders.values():
+            holder.kill()
+            holder.wait()
+        for host in list(net.hosts):
             subprocess.run(["ip", "link", "del", net.veth(host)], capture_output=True)
             subprocess.run(["ip", "netns", "del", net.ns(host)], capture_output=True)
         subprocess.run(["ip", "link", "del", bridge], capture_output=True)

@@ -14,18 +14,12 @@ import httpx
 import pytest
 
 from deployments.processes import free_port, http_ok, start, stop, tail, wait_for
+from tests.multihost.support import psql
 from tests.support.databases import REPO_ROOT
 
-PG = ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-Atc"]
 BIN = REPO_ROOT / "deployments/bin"
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def psql(sql: str, database: str = "postgres") -> str:
-    proc = subprocess.run([*PG, sql, database], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"PostgreSQL at 127.0.0.1:5432 refused {sql!r}: {proc.stderr}"
-    return proc.stdout.strip()
 
 
 @pytest.fixture

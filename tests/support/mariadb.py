@@ -21,28 +21,34 @@ class PrivateMariaDB:
     base: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    # Where it listens, and a command prefix to start it on another host (e.g. `ip netns exec`).
+    host: str = "127.0.0.1"
+    on_host: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)  # more mariadbd options
 
     @property
     def datadir(self) -> Path:
         return self.base / "data"
 
     def url(self, database: str) -> str:
-        return f"mysql+pymysql://root@127.0.0.1:{self.port}/{database}"
+        return f"mysql+pymysql://root@{self.host}:{self.port}/{database}"
 
     def start(self) -> None:
         self.proc = start(
             [
+                *self.on_host,
                 MARIADBD,
                 "--no-defaults",
                 f"--datadir={self.datadir}",
                 f"--port={self.port}",
-                "--bind-address=127.0.0.1",
+                f"--bind-address={self.host}",
                 f"--socket={self.base / 'mysqld.sock'}",
                 f"--pid-file={self.base / 'mysqld.pid'}",
                 "--user=root",
                 "--skip-grant-tables",
                 "--innodb-buffer-pool-size=64M",
                 "--skip-log-bin",
+                *self.options,
             ],
             {"PATH": "/usr/sbin:/usr/bin:/bin"},
             self.base / "mariadbd.log",
@@ -79,8 +85,13 @@ class PrivateMariaDB:
 
 
 @contextlib.contextmanager
-def private_mariadb(base: Path) -> Iterator[PrivateMariaDB]:
-    server = PrivateMariaDB(base)
+def private_mariadb(
+    base: Path,
+    host: str = "127.0.0.1",
+    on_host: list[str] | None = None,
+    options: list[str] | None = None,
+) -> Iterator[PrivateMariaDB]:
+    server = PrivateMariaDB(base, host=host, on_host=on_host or [], options=options or [])
     base.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
