@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import LintingJob
 from deployments.processes import http_ok, wait_for
 from tests.support.checks import assert_rows_match_files
+from tests.support.faults import print_recovery
 from tests.support.system import System
 
 MIB = 1024**2
@@ -95,7 +96,7 @@ def test_api_killed_mid_upload_leaves_no_job_and_no_file(
         return system.pids()["api"] != api and http_ok(f"{system.api}/health")
 
     wait_for(restarted, 120, lambda: f"the API was not restarted\n{system.logs()}", 0.2)
-    back = time.monotonic() - killed
+    print_recovery("API killed mid-upload", killed, "the API serving again")
     assert _job_ids(session_maker) == jobs_before, "a job row for the killed upload"
     shared = system.shared_root / "jobs"
     strays = [p for p in shared.glob("*") if p.name not in jobs_before]
@@ -114,7 +115,4 @@ def test_api_killed_mid_upload_leaves_no_job_and_no_file(
     assert_rows_match_files(session_maker, system.shared_root, job_id, {"input.sql"})
     leftovers = list(shared.glob("*/upload/.tmp-*"))
     assert leftovers == [], leftovers
-    print(  # noqa: T201
-        f"\nupload killed: API serving again {back:.1f} s after the kill; the next upload "
-        f"COMPLETED {time.monotonic() - killed:.1f} s after the kill"
-    )
+    print_recovery("API killed mid-upload", killed, "the next upload COMPLETED")
