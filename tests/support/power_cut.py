@@ -37,11 +37,16 @@ class Cut:
 
 
 def cut_mid_job(
-    database_url: str, sessions: sessionmaker[Session], data: Path, env: Mapping[str, str]
+    database_url: str,
+    sessions: sessionmaker[Session],
+    data: Path,
+    env: Mapping[str, str],
+    big_files: int | None = None,
 ) -> Cut:
-    """Start the system, submit a big job and two small ones, and cut the power once the big
-    one is 20 files in."""
-    big, small = workload_entries(), folder_entries(CORPUS / "tpch", "tpch")
+    """Start the system, submit a big job (the fault workload, or its first `big_files` files)
+    and two small ones, and cut the power once the big one is 20 files in."""
+    big = dict(sorted(workload_entries().items())[:big_files])
+    small = folder_entries(CORPUS / "tpch", "tpch")
     with running_system(database_url, data, env) as system:
         make_zip(system.shared_root / "archives/big.zip", big)
         make_zip(system.shared_root / "archives/small.zip", small)
