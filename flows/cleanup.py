@@ -100,7 +100,7 @@ def _remove_orphan_folders(settings: Any) -> int:
     """Job folders older than ORPHAN_GRACE_SECONDS without a job row: nothing reads them."""
     jobs = settings.NFS_SHARE_ROOT_PATH / "jobs"
     cutoff = time.time() - ORPHAN_GRACE_SECONDS
-    old = [p for p in jobs.glob("*") if p.is_dir() and p.stat().st_mtime < cutoff]
+    old = [p for p in jobs.glob("job-*") if p.is_dir() and p.stat().st_mtime < cutoff]
     if not old:
         return 0
     with sessions(settings.DATABASE_URL)() as session:

@@ -17,6 +17,8 @@ from tests.support.system import running_system
 pytestmark = pytest.mark.mysql
 
 
+# Its own server and system: past the default 120 s on a busy 2-core machine.
+@pytest.mark.timeout(300)
 def test_mariadb_restarted_mid_job(tmp_path_factory: pytest.TempPathFactory) -> None:
     base = tmp_path_factory.mktemp("mariadb")
     with private_mariadb(base / "db") as server:

@@ -59,7 +59,7 @@ def test_shared_dir_full_fails_files_with_the_reason(
             response = httpx.post(f"{system.api}/jobs/{job_id}/retry", timeout=30)
             assert response.status_code == 202, response.text
             body = system.wait_final(job_id)
-            print_recovery("shared directory full, then retried", retried, "COMPLETED")
+            print_recovery("shared directory full, timed from the retry", retried, "COMPLETED")
             assert body["job_status"] == "COMPLETED", body
             again = assert_rows_match_files(session_maker, system.shared_root, job_id, set(entries))
             assert {n: r.task_id for n, r in again.items()} == {
