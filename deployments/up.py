@@ -1,4 +1,5 @@
-"""One-host supervisor behind `make up`: migrate, then start and watch every part of the system.
+"""One-host supervisor behind `make up`: migrate (waiting for a database that does not answer
+yet), then start and watch every part of the system.
 
 Starts, in order, each ready before the next: Prefect server, a long-lived Dask LocalCluster,
 the process serving the `lint-job` deployment, and the API. Prints where the API docs and the
