@@ -1,4 +1,5 @@
-"""One-host supervisor behind `make up`: migrate, then start and watch every part of the system.
+"""One-host supervisor behind `make up`: migrate (waiting for a database that does not answer
+yet), then start and watch every part of the system.
 
 Starts, in order, each ready before the next: Prefect server, a long-lived Dask LocalCluster,
 then, as production does, deploys prefect.yaml (deployments/bin/deploy.sh) and starts the
@@ -23,6 +24,7 @@ from alembic.config import Config
 
 from alembic import command
 from core.settings import Settings, load_settings_or_exit
+from db.retry import is_transient
 from deployments.processes import http_ok, start, stop, tail, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +38,25 @@ def migrate(database_url: str) -> None:
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     config.attributes["configure_logger"] = False
     command.upgrade(config, "head")
+
+
+def migrate_when_reachable(database_url: str, stopping: threading.Event) -> bool:
+    """Migrate, waiting as long as it takes for a database that does not answer yet: after a
+    power cut everything starts at once and the database may come back last; no role starts
+    before it. False if stopped while waiting."""
+    warned = False
+    while not stopping.is_set():
+        try:
+            migrate(database_url)
+            return True
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if not warned:
+                warned = True
+                sys.stderr.write(f"database unavailable ({exc.__class__.__name__}); waiting\n")
+        stopping.wait(1)
+    return False
 
 
 def child_env(settings: Settings, prefect_api: str) -> dict[str, str]:
@@ -144,7 +165,8 @@ class Supervisor:
     def run(self) -> int:
         s = self.settings
         s.NFS_SHARE_ROOT_PATH.mkdir(parents=True, exist_ok=True)
-        migrate(s.DATABASE_URL)
+        if not migrate_when_reachable(s.DATABASE_URL, self.stopping):
+            return 0
         prefect_api = os.environ.get("PREFECT_API_URL") or (
             f"http://127.0.0.1:{s.PREFECT_SERVER_PORT}/api"
         )

@@ -1,7 +1,9 @@
 """Submitting jobs (JSON or upload), reading them, listing them, retrying them."""
 
 import logging
+import os
 import re
+import tempfile
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -186,17 +188,23 @@ def upload_job(
 
 
 def _store_upload(file: UploadFile, path: Path, limit: int) -> int:
-    """Copy the upload to the share, refusing it (413) past `limit` bytes."""
+    """Copy the upload to the share, refusing it (413) past `limit` bytes. Written under a
+    temp name and renamed once whole: a process killed mid-copy leaves a `.tmp-` file that no
+    job points at (flows/cleanup.py removes it), never a half file under the job's name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     size = 0
-    with path.open("wb") as out:
-        while chunk := file.file.read(_COPY_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                out.close()
-                path.unlink()
-                raise HTTPException(413, f"upload is over the limit of {limit} bytes")
-            out.write(chunk)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := file.file.read(_COPY_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"upload is over the limit of {limit} bytes")
+                out.write(chunk)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return size
 
 

@@ -73,3 +73,8 @@ def expire_jobs(session: Session, job_ids: Sequence[str], cutoff: datetime) -> l
 
 def get_tombstone(session: Session, job_id: str) -> JobTombstone | None:
     return session.get(JobTombstone, job_id)
+
+
+def known_job_ids(session: Session, job_ids: Sequence[str]) -> set[str]:
+    """Those of `job_ids` that have a job row."""
+    return set(session.scalars(select(LintingJob.job_id).where(LintingJob.job_id.in_(job_ids))))

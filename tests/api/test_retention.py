@@ -149,3 +149,31 @@ def test_cleanup_is_off_by_default(
     report = cleanup()
     assert report["jobs_removed"] == 0 and report["cache_bytes"] is None
     assert client.get(f"/jobs/{old}").status_code == 200
+
+
+def test_cleanup_removes_old_folders_no_job_points_at(
+    client: TestClient, settings: Settings, session_maker: sessionmaker[Session]
+) -> None:
+    """An upload whose API process was killed mid-copy leaves a temp file in a folder that no
+    job row names: removed once old enough, while a fresh one (an upload being accepted) and
+    a live job's folder stay."""
+    from flows.cleanup import ORPHAN_GRACE_SECONDS, cleanup
+
+    root = settings.NFS_SHARE_ROOT_PATH
+    live = _job(session_maker, root, JobStatus.COMPLETED, 0)
+    orphan, fresh = queries.jobs.new_job_id(), queries.jobs.new_job_id()
+    for job_id in (orphan, fresh):
+        partial = root / job_dir(job_id) / "upload/.tmp-abc.sql"
+        partial.parent.mkdir(parents=True)
+        partial.write_bytes(b"select 1 fr")
+    old = time.time() - ORPHAN_GRACE_SECONDS - 60
+    for folder in (root / job_dir(orphan), root / job_dir(live)):
+        os.utime(folder, (old, old))
+
+    report = cleanup()
+
+    assert report["orphan_folders_removed"] == 1, report
+    assert not (root / job_dir(orphan)).exists()
+    assert (root / job_dir(fresh) / "upload/.tmp-abc.sql").is_file()
+    assert (root / inline_source_path(live)).is_file()
+    assert client.get(f"/jobs/{live}").status_code == 200

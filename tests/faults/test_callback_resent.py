@@ -2,6 +2,9 @@
 no one will finish, until the claim is older than a delivery can last; then an API process
 (the restarted one) claims it again and sends the same message (same `webhook-id`)."""
 
+import time
+
+from tests.support.faults import print_recovery
 from tests.support.stand_ins import CallbackReceiver, serving
 from tests.support.system import System
 
@@ -13,12 +16,14 @@ def test_a_callback_left_sending_by_a_dead_api_is_sent_again(system: System) -> 
         system.wait_job(job_id, lambda _: len(receiver.received) == 1, 60, "callback not sent")
         assert system.job(job_id)["callback_status"] == "sending"
         system.kill(api)
+        killed = time.monotonic()
         body = system.wait_job(
             job_id,
             lambda b: (b["callback_status"] or "").startswith("delivered"),
             90,
             "callback never sent again",
         )
+        print_recovery("API killed while sending a callback", killed, "callback delivered")
     assert system.pids()["api"] != api
     assert body["job_status"] == "COMPLETED", body
     (first, first_body), (second, second_body) = receiver.received

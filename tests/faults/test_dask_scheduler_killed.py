@@ -3,10 +3,12 @@ mid-job: the supervisor starts a new cluster on the same address, the run's lost
 its attempt, and the job is re-run by itself (or finishes in the same run if the task runner
 reconnects); it completes without a FAILED status ever being seen."""
 
+import time
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.checks import assert_rows_match_files
-from tests.support.faults import job_in_progress, watch_final
+from tests.support.faults import job_in_progress, print_recovery, watch_final
 from tests.support.system import System
 
 
@@ -17,8 +19,10 @@ def test_dask_scheduler_killed_mid_job(
     job_id = job_in_progress(system, zip_path)
     cluster = system.pids()["dask-cluster"]
     system.kill(cluster)
+    killed = time.monotonic()
 
     bodies, seen = watch_final(system, [job_id], timeout=240)
+    print_recovery("Dask scheduler killed", killed)
     body = bodies[job_id]
     assert "FAILED" not in seen[job_id], seen
     assert body["job_status"] == "COMPLETED", (body, seen)

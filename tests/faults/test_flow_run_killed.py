@@ -3,13 +3,14 @@ attempt, and the job is re-run by itself (a new flow run tagged `auto-retry`) th
 what did not succeed; the job ends COMPLETED with no one retrying it."""
 
 import os
+import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import LintingTask, TaskStatus
 from tests.support.checks import assert_rows_match_files, flow_run
-from tests.support.faults import job_in_progress, watch_final
+from tests.support.faults import job_in_progress, print_recovery, watch_final
 from tests.support.system import System
 
 
@@ -21,6 +22,7 @@ def test_flow_run_killed_is_retried_automatically(
     first_run = system.job(job_id)["flow_run_id"]
     [engine] = system.flow_run_processes()
     system.kill(engine)
+    killed = time.monotonic()
     # What succeeded by now is never linted again (a retry lints the files not SUCCESS).
     with session_maker() as s:
         before = {
@@ -31,6 +33,7 @@ def test_flow_run_killed_is_retried_automatically(
     assert 0 < len(before) < len(names), len(before)
 
     bodies, seen = watch_final(system, [job_id], timeout=180)
+    print_recovery("flow-run process killed", killed)
     body = bodies[job_id]
     assert seen[job_id][-1] == "COMPLETED" and "FAILED" not in seen[job_id], seen
     rows_by_name = assert_rows_match_files(session_maker, system.shared_root, job_id, names)

@@ -8,7 +8,7 @@ import time
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.checks import assert_rows_match_files, flow_run
-from tests.support.faults import FAULT_ENV, job_in_progress, watch_final
+from tests.support.faults import FAULT_ENV, job_in_progress, print_recovery, watch_final
 from tests.support.system import System
 
 
@@ -37,6 +37,7 @@ def test_host_lost_mid_job_is_retried_automatically(
     system.wait_run_state(first_run, "CRASHED")
 
     bodies, seen = watch_final(system, [job_id], timeout=180)
+    print_recovery("host lost", killed_at)
     body = bodies[job_id]
     assert seen[job_id][-1] == "COMPLETED" and "FAILED" not in seen[job_id], seen
     assert_rows_match_files(session_maker, system.shared_root, job_id, names)

@@ -1,11 +1,13 @@
 """The Prefect server dies mid-job and the supervisor starts it again: the job completes and
 no status is lost."""
 
+import time
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from deployments.processes import http_ok
 from tests.support.checks import assert_rows_match_files, flow_run
-from tests.support.faults import job_in_progress
+from tests.support.faults import job_in_progress, print_recovery
 from tests.support.system import System
 
 
@@ -16,6 +18,7 @@ def test_prefect_server_restarted_mid_job(
     job_id = job_in_progress(system, zip_path)
     server = system.pids()["prefect-server"]
     system.kill(server)
+    killed = time.monotonic()
     # Back means restarted *and* answering: the job's last calls to Prefect need it.
     system.wait_job(
         job_id,
@@ -27,6 +30,7 @@ def test_prefect_server_restarted_mid_job(
     )
 
     body = system.wait_final(job_id)
+    print_recovery("Prefect server killed", killed)
     assert body["job_status"] == "COMPLETED", body
     assert_rows_match_files(session_maker, system.shared_root, job_id, names)
     assert flow_run(system.prefect_api, body["flow_run_id"])["state_type"] == "COMPLETED"

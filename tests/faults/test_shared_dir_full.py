@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from db.models import TaskStatus
 from tests.support.checks import assert_rows_match_files
 from tests.support.corpus import CORPUS
 from tests.support.factories import folder_entries, make_zip
+from tests.support.faults import print_recovery
 from tests.support.system import System
 
 
@@ -53,9 +55,11 @@ def test_shared_dir_full_fails_files_with_the_reason(
             remount = ["mount", "-o", "remount,size=8m", str(results)]
             subprocess.run(remount, check=True)
             rows = assert_rows_match_files(session_maker, system.shared_root, job_id, set(entries))
+            retried = time.monotonic()
             response = httpx.post(f"{system.api}/jobs/{job_id}/retry", timeout=30)
             assert response.status_code == 202, response.text
             body = system.wait_final(job_id)
+            print_recovery("shared directory full, timed from the retry", retried, "COMPLETED")
             assert body["job_status"] == "COMPLETED", body
             again = assert_rows_match_files(session_maker, system.shared_root, job_id, set(entries))
             assert {n: r.task_id for n, r in again.items()} == {

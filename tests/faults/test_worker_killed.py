@@ -1,9 +1,11 @@
 """SIGKILL a Dask worker mid-job: its batch is re-run elsewhere and the job completes."""
 
+import time
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.checks import assert_rows_match_files
-from tests.support.faults import done_count, job_in_progress
+from tests.support.faults import done_count, job_in_progress, print_recovery
 from tests.support.system import FINAL, System
 
 
@@ -15,8 +17,10 @@ def test_dask_worker_killed_mid_job(
     workers = system.descendants("dask-cluster", b"spawn_main")
     assert len(workers) == 2, workers
     system.kill(workers[0])
+    killed = time.monotonic()
 
     body = system.wait_final(job_id)
+    print_recovery("Dask worker killed", killed)
     assert body["job_status"] == "COMPLETED", body
     assert body["progress"]["SUCCESS"] == len(names)
     assert_rows_match_files(session_maker, system.shared_root, job_id, names)
@@ -37,7 +41,7 @@ def test_lint_child_killed_mid_file(
     job_id = job_in_progress(system, zip_path)
     # A child killed between two files is replaced without failing one, so kill the children
     # again, once more files have finished, until a file in hand was hit (or the job ended).
-    killed = 0
+    killed, first_kill = 0, time.monotonic()
     for _ in range(5):
         children = system.descendants("dask-cluster", b"linting.child_process")
         assert children
@@ -57,6 +61,7 @@ def test_lint_child_killed_mid_file(
             break
 
     body = system.wait_final(job_id)
+    print_recovery("lint child killed", first_kill)
     rows = assert_rows_match_files(session_maker, system.shared_root, job_id, names)
     crashed = [r for r in rows.values() if r.status == "FAILURE"]
     assert crashed, "no file failed although its lint child was killed"

@@ -5,11 +5,16 @@ a way to catch a job mid-way, and a power cut."""
 import contextlib
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from db import queries
+from db.models import LintingTask, TaskStatus
 from deployments.processes import wait_for
 from tests.support.corpus import CORPUS
 from tests.support.factories import folder_entries
@@ -121,3 +126,28 @@ def watch_final(
 
     wait_for(probe, timeout, lambda: f"jobs not final: {seen}\n{system.logs()}", 0.3)
     return bodies, seen
+
+
+def success_mtimes(sessions: sessionmaker[Session], root: Path, job_id: str) -> dict[str, int]:
+    """Each SUCCESS file's result mtime: a file linted again gets a new one."""
+    with sessions() as s:
+        return {
+            row.file_name: os.stat(root / str(row.result_file_path)).st_mtime_ns
+            for row in s.scalars(select(LintingTask).where(LintingTask.job_id == job_id))
+            if row.status == TaskStatus.SUCCESS
+        }
+
+
+def job_status(sessions: sessionmaker[Session], job_id: str) -> str:
+    with sessions() as s:
+        job = queries.jobs.get_job(s, job_id)
+        assert job is not None
+        return job.status.value
+
+
+def print_recovery(fault: str, since: float, what: str = "the job final") -> float:
+    """Print the figure the README's Faults table quotes: seconds from the fault (`since`, a
+    monotonic time) until `what`, as a client polling saw it. Returns it."""
+    took = time.monotonic() - since
+    print(f"\nRECOVERY {fault}: {what} {took:.1f} s after the fault")  # noqa: T201
+    return took
