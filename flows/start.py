@@ -68,13 +68,13 @@ def trigger_lint_job(
     Raises:
         httpx.HTTPStatusError: the deployment is not registered (404), or Prefect stayed busy
             (503) for TRIGGER_TIMEOUT_SECONDS.
-        httpx.TransportError: the Prefect API did not answer in time.
+        httpx.TransportError: the Prefect API is down or did not answer in time.
     """
-    # Quick retries within TRIGGER_TIMEOUT_SECONDS: a Prefect server on SQLite answers 503
-    # whenever its database is locked for a moment, even on an idle host, and a submission must
-    # not wait for the reconciler's next round for that. A job whose trigger still fails stays
-    # ACCEPTED and the reconciler triggers it again; the same key each time, so a run created by
-    # an attempt that timed out is found, not duplicated.
+    # Quick retries of a busy answer within TRIGGER_TIMEOUT_SECONDS: a Prefect server on SQLite
+    # answers 503 whenever its database is locked for a moment, even on an idle host, and a
+    # submission must not wait for the reconciler's next round for that. A job whose trigger
+    # still fails stays ACCEPTED and the reconciler triggers it again; the same key each time,
+    # so a run created by an attempt that timed out is found, not duplicated.
     flow_name, deployment_name = deployment.split("/", 1)
     body = {
         "parameters": {"job_id": job_id},
@@ -92,12 +92,10 @@ def trigger_lint_job(
                 created.raise_for_status()
             run_id = str(created.json()["id"])
             break
-        except (httpx.TransportError, httpx.HTTPStatusError) as exc:
-            busy = not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code in (
-                429,
-                502,
-                503,
-            )
+        except httpx.HTTPStatusError as exc:
+            # Only a server that answers it is busy is asked again; one that is down or does
+            # not answer in time is left to the reconciler, without holding the submission.
+            busy = exc.response.status_code in (429, 502, 503)
             if not busy or time.monotonic() + pause > deadline:
                 raise
             time.sleep(pause)

@@ -64,10 +64,12 @@ def _states(flow_run_ids: list[str]) -> dict[str, State]:
     return found
 
 
-# A runner takes a concurrency slot before it moves a run to PENDING (Prefect 3.9's
-# ScheduledRunPoller), so PENDING lasts only while its process starts; one PENDING for several
-# STALE_AFTER_SECONDS was claimed by a runner that died (a power cut) and nothing will start it.
-PENDING_STALE_FACTOR = 3
+# A worker takes a concurrency slot before it moves a run to PENDING, so PENDING lasts only
+# while it prepares and starts the run's process; one PENDING for several STALE_AFTER_SECONDS
+# was claimed by a worker that died (a power cut) and nothing will start it. Several: the worker
+# reads the deployment, flow and pool first, and its Prefect client backs off 2+4+8+16 s on a
+# Prefect server that answers 503 (SQLite locked under a burst): 30 s of PENDING was seen.
+PENDING_STALE_FACTOR = 6
 
 
 def _crash_run(flow_run_id: str, message: str) -> None:
