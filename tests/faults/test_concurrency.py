@@ -15,6 +15,9 @@ def test_thirty_jobs_at_once(system: System) -> None:
     bodies = [system.wait_final(job_id, timeout=300) for job_id in job_ids]
     assert {b["job_status"] for b in bodies} == {"COMPLETED"}
     assert all(b["sub_tasks"]["total"] == 1 for b in bodies)
+    for body in bodies:
+        # The run's own end is its last step, just after the job's final status.
+        system.wait_run_state(body["flow_run_id"], "COMPLETED")
     runs = httpx.post(
         f"{system.prefect_api}/flow_runs/filter",
         json={"flow_runs": {"name": {"any_": job_ids}}, "limit": 200},
