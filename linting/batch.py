@@ -90,6 +90,9 @@ def _process(
         else None,
     )
 
+    if cached_only and (base.cache_dir is None or not files):
+        return {"files": 0, "failed": 0, "violations": 0}, files  # no cache: no round trips
+
     # Rows are written by one writer thread while the next files lint: the lint child never
     # waits for the database. At most one write is in flight, so rows land in order.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mirror")
@@ -110,8 +113,6 @@ def _process(
 
     # Dask runs a batch again when its worker is lost, results already held there included:
     # files that reached SUCCESS meanwhile (rows and result files are on shared storage) stay.
-    if base.cache_dir is None and cached_only:
-        return {"files": 0, "failed": 0, "violations": 0}, files
     # Cached files go from PENDING to SUCCESS in one step: nothing runs that could be lost.
     already: set[str] = (
         set()
