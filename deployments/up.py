@@ -1,17 +1,21 @@
 """One-host supervisor behind `make up`: migrate (waiting for a database that does not answer
 yet), then start and watch every part of the system.
 
-Starts, in order, each ready before the next: Prefect server, a long-lived Dask LocalCluster,
-then, as production does, deploys prefect.yaml (deployments/bin/deploy.sh) and starts the
-Prefect worker that runs its flow runs (deployments/bin/prefect-worker.sh), and the API. Prints
-where the API docs and the Prefect UI are, then a `READY {json}` line with each role's pid; the
-current pids are also in DATA_DIR/run/pids.json (fault tests kill by role). A part that dies is
-started again (at most 5 times a minute). Ctrl-C or SIGTERM stops them all: SIGINT, a grace
-period, then SIGKILL.
+Starts, in order, each ready before the next, every role by the script its production unit
+runs (deployments/bin/, deployments/systemd/), on 127.0.0.1: the Prefect server (on SQLite
+here), the Dask scheduler and one host's Dask workers (a LocalCluster's parts), then deploys
+prefect.yaml (deploy.sh) and starts the Prefect worker that runs its flow runs, and the API
+(gunicorn). Only addresses and the databases differ from production. Prints where the API docs
+and the Prefect UI are, then a `READY {json}` line with each role's pid; the current pids are
+also in DATA_DIR/run/pids.json (fault tests kill by role). A role that dies is started again
+(its leftovers killed first; at most 5 times a minute). Ctrl-C or SIGTERM stops them all: SIGINT
+to each role's process group, a grace period, then SIGKILL.
 """
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -98,6 +102,20 @@ def worker_started(log: Path, pid: int) -> bool:
     return log.exists() and started in log.read_text(errors="replace")
 
 
+SCHEDULER_AT = re.compile(r"Scheduler at:\s+((?:tcp|tls)://[^\s\"]+)")
+
+
+def scheduler_address(log_text: str) -> str | None:
+    """The address the Dask scheduler listens on, as it logs it."""
+    found = SCHEDULER_AT.search(log_text)
+    return found.group(1) if found else None
+
+
+def registered(n_workers: int) -> Callable[[str], str | None]:
+    """Whether all `n_workers` Dask workers have joined the scheduler, as they log it."""
+    return lambda log_text: "yes" if log_text.count("Registered to:") >= n_workers else None
+
+
 class Supervisor:
     """Starts the roles in order, restarts one that dies, stops them all in reverse order."""
 
@@ -136,6 +154,24 @@ class Supervisor:
 
         wait_for(check, STARTUP_TIMEOUT, lambda: f"{role} not ready:\n{tail(log)}")
 
+    def launch_from_log(
+        self, role: str, script: str, env: dict[str, str], parse: Callable[[str], str | None]
+    ) -> str:
+        """Start a role's script and wait until `parse` finds what it waits for in what this
+        start writes to the log (appended to across restarts: an earlier start's lines never
+        count)."""
+        log = self.logs / f"{role}.log"
+        offset = log.stat().st_size if log.exists() else 0
+        self.launch(role, [str(KIT_BIN / script)], env)
+
+        def found() -> str | None:
+            with open(log, "rb") as f:
+                f.seek(offset)
+                return parse(f.read().decode(errors="replace"))
+
+        self.ready(role, found, log)
+        return found() or ""
+
     def restart(self, role: str) -> bool:
         """Start a role again after it died; False once it keeps dying."""
         now = time.monotonic()
@@ -143,6 +179,10 @@ class Supervisor:
         if len(recent) >= self.MAX_RESTARTS:
             return False
         self.restarts[role] = [*recent, now]
+        # What the dead process leaves in its group goes too: gunicorn's workers outlive a killed
+        # arbiter and hold the port its successor must bind.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.procs[role].pid, signal.SIGKILL)
         args, env = self.commands[role]
         self.launch(role, args, env)
         return True
@@ -172,38 +212,33 @@ class Supervisor:
         )
         env = child_env(s, prefect_api)
         if not os.environ.get("PREFECT_API_URL"):
-            log = self.launch(
-                "prefect-server",
-                [
-                    str(BIN / "prefect"),
-                    "server",
-                    "start",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(s.PREFECT_SERVER_PORT),
-                ],
-                env,
+            env.update(
+                PREFECT_SERVER_HOST="127.0.0.1",
+                PREFECT_SERVER_PORT=str(s.PREFECT_SERVER_PORT),
+                PREFECT_API_DATABASE_CONNECTION_URL=env.get(
+                    "PREFECT_API_DATABASE_CONNECTION_URL",
+                    f"sqlite+aiosqlite:///{env['PREFECT_HOME']}/prefect.db",
+                ),
+                # One host, one user: SQLite will do (production refuses it, docs/deployment.md).
+                PREFECT_SERVER_ALLOW_SQLITE="true",
             )
+            log = self.launch("prefect-server", [str(KIT_BIN / "prefect-server.sh")], env)
             self.ready("prefect-server", lambda: http_ok(f"{prefect_api}/health"), log)
         if not s.DASK_SCHEDULER_ADDRESS:
-            # The log is appended to across restarts (a power cut, `make up` again): only what
-            # this cluster writes counts, never an earlier cluster's address.
-            old = self.logs / "dask-cluster.log"
-            offset = old.stat().st_size if old.exists() else 0
-            log = self.launch("dask-cluster", [sys.executable, "-m", "deployments.cluster"], env)
-
-            def address() -> str | None:
-                with open(log, "rb") as f:
-                    f.seek(offset)
-                    text = f.read().decode(errors="replace")
-                for line in text.splitlines():
-                    if line.startswith("DASK_SCHEDULER_ADDRESS="):
-                        return line.split("=", 1)[1]
-                return None
-
-            self.ready("dask-cluster", address, log)
-            env["DASK_SCHEDULER_ADDRESS"] = address() or ""
+            env.update(
+                DASK_SCHEDULER_HOST="127.0.0.1",
+                DASK_SCHEDULER_PORT=str(s.DASK_SCHEDULER_PORT),
+                DASK_DASHBOARD_ADDRESS=env.get("DASK_DASHBOARD_ADDRESS", "127.0.0.1:0"),
+            )
+            scheduler = self.launch_from_log(
+                "dask-scheduler", "dask-scheduler.sh", env, scheduler_address
+            )
+            env.update(
+                DASK_SCHEDULER_ADDRESS=scheduler,
+                DASK_WORKER_HOST="127.0.0.1",
+                DASK_WORKERS_PER_HOST=str(s.DASK_N_WORKERS),
+            )
+            self.launch_from_log("dask-worker", "dask-worker.sh", env, registered(s.DASK_N_WORKERS))
         # Flow runs as production starts them: prefect.yaml deployed by deploy.sh to the work
         # pool, the worker of prefect-worker.sh pulling from it (only addresses differ).
         env.update(
@@ -215,21 +250,15 @@ class Supervisor:
         log = self.launch("prefect-worker", [str(KIT_BIN / "prefect-worker.sh")], env)
         pid = self.procs["prefect-worker"].pid
         self.ready("prefect-worker", lambda: worker_started(log, pid), log)
-        log = self.launch(
-            "api",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "api.main:create_app",
-                "--host",
-                s.API_HOST,
-                "--port",
-                str(s.API_PORT),
-            ],
-            env,
+        env.update(
+            API_HOST=s.API_HOST,
+            API_PORT=str(s.API_PORT),
+            # One host: one API process is plenty (production's default is 2).
+            API_WORKERS=env.get("API_WORKERS", "1"),
+            # This system's own metrics folder: api.sh empties it at start.
+            PROMETHEUS_MULTIPROC_DIR=str(s.DATA_DIR / "run" / "metrics"),
         )
+        log = self.launch("api", [str(KIT_BIN / "api.sh")], env)
         api = f"http://{s.API_HOST}:{s.API_PORT}"
         # Our API, not whatever else might hold the port: its health answer is ours.
         self.ready("api", lambda: http_ok(f"{api}/health", expect={"status": "ok"}), log)

@@ -129,7 +129,7 @@ def test_logs_are_json_lines_with_job_context(system: System) -> None:
     assert any(e["msg"] == "job accepted" for e in api), api
     flow = [e for e in ours("prefect-worker") if e["logger"] == "flows.lint_job"]
     assert any("files to lint" in str(e["msg"]) and e["flow_run_id"] == run_id for e in flow)
-    batch = [e for e in ours("dask-cluster") if str(e["msg"]).startswith("linted 1 files")]
+    batch = [e for e in ours("dask-worker") if str(e["msg"]).startswith("linted 1 files")]
     assert batch and batch[0]["flow_run_id"] == run_id and batch[0]["task_run_id"]
     assert task["status"] == "SUCCESS"
 

@@ -1,7 +1,8 @@
-"""SIGKILL the Dask scheduler (the `dask-cluster` role: scheduler and nannies in one process)
-mid-job: the supervisor starts a new cluster on the same address, the run's lost batches end
-its attempt, and the job is re-run by itself (or finishes in the same run if the task runner
-reconnects); it completes without a FAILED status ever being seen."""
+"""SIGKILL the Dask scheduler (the `dask-scheduler` role) mid-job: the supervisor starts it again on
+the same address (as systemd would); the Dask workers, which end when their scheduler is gone,
+are started again and join it; the run's lost batches end its attempt and the job is re-run by
+itself (or finishes in the same run if the task runner reconnects). It completes without a
+FAILED status ever being seen."""
 
 import time
 
@@ -17,7 +18,7 @@ def test_dask_scheduler_killed_mid_job(
 ) -> None:
     zip_path, names = workload_zip
     job_id = job_in_progress(system, zip_path)
-    cluster = system.pids()["dask-cluster"]
+    cluster = system.pids()["dask-scheduler"]
     system.kill(cluster)
     killed = time.monotonic()
 
@@ -28,5 +29,5 @@ def test_dask_scheduler_killed_mid_job(
     assert body["job_status"] == "COMPLETED", (body, seen)
     assert body["progress"]["SUCCESS"] == len(names)
     assert_rows_match_files(session_maker, system.shared_root, job_id, names)
-    assert system.pids()["dask-cluster"] != cluster
+    assert system.pids()["dask-scheduler"] != cluster
     print(f"scheduler killed: {len(body['attempts'])} attempt(s)")  # noqa: T201

@@ -14,7 +14,7 @@ def test_dask_worker_killed_mid_job(
 ) -> None:
     zip_path, names = workload_zip
     job_id = job_in_progress(system, zip_path)
-    workers = system.descendants("dask-cluster", b"spawn_main")
+    workers = system.descendants("dask-worker", b"spawn_main")
     assert len(workers) == 2, workers
     system.kill(workers[0])
     killed = time.monotonic()
@@ -27,7 +27,7 @@ def test_dask_worker_killed_mid_job(
     # the nanny brought the worker back
     system.wait_job(
         job_id,
-        lambda _: len(system.descendants("dask-cluster", b"spawn_main")) == 2,
+        lambda _: len(system.descendants("dask-worker", b"spawn_main")) == 2,
         60,
         "worker not restarted",
     )
@@ -43,7 +43,7 @@ def test_lint_child_killed_mid_file(
     # again, once more files have finished, until a file in hand was hit (or the job ended).
     killed, first_kill = 0, time.monotonic()
     for _ in range(5):
-        children = system.descendants("dask-cluster", b"linting.child_process")
+        children = system.descendants("dask-worker", b"linting.child_process")
         assert children
         for pid in children:
             system.kill(pid)

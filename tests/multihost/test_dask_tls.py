@@ -151,7 +151,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCluster]:
             )
             # The production flow-run path: the deployments of prefect.yaml on a process pool,
             # their runs started by prefect-worker.sh.
-            prefect("work-pool", "create", "sqlfluff", "--type", "process", "--overwrite")
             prefect("deployments/bin/deploy.sh")  # prefect.yaml's {{ $VAR }}s from the settings
             run(
                 "a",

@@ -66,12 +66,6 @@ def test_prefect_server_keeps_its_state_in_postgresql(
 
         wait_for(up, 180, lambda: f"Prefect server not up:\n{tail(log)}", 1)
         client_env = _env(tmp_path, PREFECT_API_URL=api)
-        pool = subprocess.run(
-            [str(Path(sys.executable).parent / "prefect"), "work-pool", "create", "sqlfluff",
-             "--type", "process", "--overwrite"],
-            env=client_env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert pool.returncode == 0, pool.stderr
         deploy = subprocess.run(
             [str(BIN / "deploy.sh")], env=client_env, capture_output=True, text=True, timeout=180
         )

@@ -9,8 +9,8 @@ a bridge, each role started by the command of its systemd unit (`deployments/sys
 - Worker hosts "w1", "w2" (and "w3", added mid-job): the shared root mounted with `sshfs` at the
   same path (NFS_SHARE_ROOT_PATH), in the host's own mount namespace, with attribute caching on;
   `dask-worker.sh`; `prefect-worker.sh`, the Prefect process worker pulling the flow runs of the
-  deployments `deploy.sh` registered from prefect.yaml on the work pool created as
-  docs/deployment.md says. Flow runs (archive expansion, rows, batches) run on the worker hosts.
+  deployments `deploy.sh` registered from prefect.yaml on the work pool it created. Flow runs
+  (archive expansion, rows, batches) run on the worker hosts.
 
 Shows: a job's files linted on both worker hosts; results written on a worker host through its
 mount are byte-equal to what the API serves, also after another host rewrote one while the
@@ -282,17 +282,7 @@ def cluster(
         for host in ("w1", "w2"):
             join(host)
         wait_for(lambda: http_ok(f"{prefect_api}/health"), 180, everything, 1)
-        # docs/deployment.md: the pool once, then deploy.sh (prefect.yaml's {{ $VAR }}s).
-        once(
-            "a",
-            str(BIN / "prefect"),
-            "work-pool",
-            "create",
-            "sqlfluff",
-            "--type",
-            "process",
-            "--overwrite",
-        )
+        # docs/deployment.md: deploy.sh creates the pool and registers prefect.yaml's deployments.
         once("a", str(REPO_ROOT / "deployments/bin/deploy.sh"))
         api = f"http://{a}:8000"
         wait_for(lambda: http_ok(f"{api}/health"), 180, everything, 1)

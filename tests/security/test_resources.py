@@ -38,7 +38,7 @@ def lint_ok(system: System) -> None:
 
 
 def test_memory_bomb_via_lint_is_refused_and_the_api_stays_small(system: System) -> None:
-    api = system.pids()["api"]
+    [api] = system.api_workers()
     lint_ok(system)
     rss, peak = status_kib(api, "VmRSS"), status_kib(api, "VmHWM")
     response = httpx.post(f"{system.api}/lint", json={"sql": BOMB}, timeout=90)
@@ -53,7 +53,7 @@ def test_memory_bomb_via_lint_is_refused_and_the_api_stays_small(system: System)
 
 @pytest.mark.parametrize("entry", ["job", "zip_file_path"])
 def test_memory_bomb_in_a_job_is_that_files_failure(system: System, entry: str) -> None:
-    workers = sorted(system.descendants("dask-cluster", b"spawn_main"))
+    workers = sorted(system.descendants("dask-worker", b"spawn_main"))
     if entry == "job":
         job = system.wait_final(system.submit({"sql_content": BOMB}), 120)
         bomb = job["sub_tasks"]["items"][0]
@@ -71,7 +71,7 @@ def test_memory_bomb_in_a_job_is_that_files_failure(system: System, entry: str) 
     assert bomb["status"] == "FAILURE"
     assert any(r in bomb["error_message"] for r in LIMIT_REASONS), bomb
     # No worker died of it: the same worker processes lint the next job.
-    assert sorted(system.descendants("dask-cluster", b"spawn_main")) == workers
+    assert sorted(system.descendants("dask-worker", b"spawn_main")) == workers
     after = system.wait_final(system.submit({"sql_content": "select a from t\n"}), 120)
     assert after["job_status"] == "COMPLETED"
 
@@ -86,7 +86,7 @@ def lint_children(system: System, role: str) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("role", ["dask-cluster", "api"])
+@pytest.mark.parametrize("role", ["dask-worker", "api"])
 def test_lint_processes_have_no_network_no_secrets_and_a_memory_cap(
     system: System, role: str
 ) -> None:
@@ -167,7 +167,7 @@ def multipart_body(total: int) -> Iterator[bytes]:
 def test_chunked_body_is_cut_while_it_arrives(
     system: System, path: str, content_type: str, body: Iterator[bytes]
 ) -> None:
-    api = system.pids()["api"]
+    [api] = system.api_workers()
     peak = status_kib(api, "VmHWM")
     status, sent = send_chunked(system.api, path, content_type, body)
     assert status == 413

@@ -41,12 +41,12 @@ INLINE = "select a, b from t where a = 1\n"
 def _victims(system: System, server: PrivateMariaDB) -> dict[str, Callable[[], list[int]]]:
     """Each role the driver may kill, and how to find its processes right now."""
     return {
-        "dask worker": lambda: system.descendants("dask-cluster", b"spawn_main"),
-        "lint child": lambda: system.descendants("dask-cluster", b"linting.child_process"),
+        "dask worker": lambda: system.descendants("dask-worker", b"spawn_main"),
+        "lint child": lambda: system.descendants("dask-worker", b"linting.child_process"),
         "flow-run process": system.flow_run_processes,
         "prefect-worker": lambda: [system.pids()["prefect-worker"]],
         "prefect server": lambda: [system.pids()["prefect-server"]],
-        "api": lambda: [system.pids()["api"]],
+        "api": system.api_workers,
         "mariadb": lambda: [server.proc.pid] if server.proc else [],
     }
 

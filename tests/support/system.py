@@ -53,6 +53,16 @@ class System:
                     found.append(pid)
         return found
 
+    def api_workers(self) -> list[int]:
+        """The API's processes that serve requests: gunicorn's workers under its arbiter (the
+        `api` role's pid), which starts a new one when one dies."""
+        found: list[int] = []
+        for pid in children(self.pids()["api"]):
+            with contextlib.suppress(OSError):
+                if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+        return found
+
     def flow_run_processes(self) -> list[int]:
         """Pids of the flow runs now running: with FLOW_RUN_WARM_START, the children of the
         worker's fork server (flows/warm_start.py), itself the worker's child."""
