@@ -48,20 +48,14 @@ class System:
         while stack:
             pid = stack.pop()
             stack += children(pid)
-            with contextlib.suppress(OSError):
-                if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    found.append(pid)
+            if runs(pid, marker):
+                found.append(pid)
         return found
 
     def api_workers(self) -> list[int]:
         """The API's processes that serve requests: gunicorn's workers under its arbiter (the
         `api` role's pid), which starts a new one when one dies."""
-        found: list[int] = []
-        for pid in children(self.pids()["api"]):
-            with contextlib.suppress(OSError):
-                if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    found.append(pid)
-        return found
+        return [pid for pid in children(self.pids()["api"]) if runs(pid, b"gunicorn")]
 
     def flow_run_processes(self) -> list[int]:
         """Pids of the flow runs now running: with FLOW_RUN_WARM_START, the children of the
@@ -126,6 +120,14 @@ class System:
             rerun_done, timeout, lambda: f"retried run of {job_id} not over\n{self.logs()}", 0.3
         )
         return self.wait_final(job_id, timeout=30)
+
+
+def runs(pid: int, marker: bytes) -> bool:
+    """Whether the process's command line contains `marker` (False once it is gone)."""
+    try:
+        return marker in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def parent_pid(pid: int) -> int:
