@@ -1,9 +1,11 @@
-"""How flow runs start and size their work: each job's run is a process forked from the Prefect
-worker's warm fork server (no new interpreter), and batches are cut for the workers the Dask
-cluster has, not for this host's cores."""
+"""How flow runs start and size their work: each job's run is picked up when Prefect schedules
+it (not at the worker's next poll) and runs in a process forked from the Prefect worker's warm
+fork server (no new interpreter), and batches are cut for the workers the Dask cluster has, not
+for this host's cores."""
 
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -23,10 +25,13 @@ from tests.support.system import System, parent_pid, running_system
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
+POLL_SECONDS = 60
+
 
 @pytest.fixture(scope="module")
 def system(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    env = {"FLOW_RUN_WARM_START": "true", "FLOW_RUN_POLL_SECONDS": "0.25"}
+    # A poll far longer than any wait here: every run of this module is picked up by its event.
+    env = {"FLOW_RUN_WARM_START": "true", "FLOW_RUN_POLL_SECONDS": str(POLL_SECONDS)}
     with running_system(database_url, tmp_path_factory.mktemp("warm"), env) as running:
         yield running
 
@@ -54,6 +59,29 @@ def test_each_job_runs_in_its_own_process_forked_warm(system: System) -> None:
     assert first != second and server == same_server
     assert parent_pid(server) == system.pids()["prefect-worker"]
     assert b"multiprocessing.forkserver" in Path(f"/proc/{server}/cmdline").read_bytes()
+
+
+def log_time(system: System, log: str, needle: str) -> datetime:
+    [when] = [
+        datetime.fromisoformat(str(e["ts"]))
+        for e in json_lines(system.data / "logs" / log)
+        if needle in str(e.get("msg"))
+    ]
+    return when
+
+
+def test_a_new_run_is_picked_up_when_scheduled_not_at_the_next_poll(system: System) -> None:
+    # Three in a row: a poll that happened to fall just after one trigger cannot pass them all.
+    for n in range(3):
+        job_id = system.submit({"sql_content": f"select {n} from t\n"})
+        job = system.wait_final(job_id, timeout=POLL_SECONDS / 2)
+        assert job["job_status"] == "COMPLETED", job
+        run_id = job["flow_run_id"]
+        submitted = log_time(system, "prefect-worker.log", f"submitting flow run '{run_id}'")
+        run = httpx.get(f"{system.prefect_api}/flow_runs/{run_id}", timeout=30).json()
+        created = datetime.fromisoformat(run["created"].replace("Z", "+00:00"))
+        waited = (submitted - created).total_seconds()
+        assert waited < 5, f"run {run_id} waited {waited:.1f} s for the worker (poll: 60 s)"
 
 
 def test_runs_come_from_prefect_yaml_through_the_work_pool(system: System) -> None:
