@@ -21,7 +21,7 @@ from linting import storage
 from linting.children import from_cache, lint_with_limit
 from linting.engine import LintRequest
 from linting.fingerprints import decode_source, fingerprints
-from linting.options import JobOptions, config_files_on_path, job_config_path
+from linting.options import FolderConfigs, JobOptions, job_config_path
 from linting.severity import severity_of
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def _process(
         ),
     }
     host = _worker_name()
-    config_files: dict[Path, list[str]] = {}  # per folder: every file in it reads the same
+    configs = FolderConfigs()  # per folder: every file in it reads the same
     done: list[queries.tasks.TaskOutcome] = []
     misses: list[queries.tasks.PendingFile] = []
     summary = {"files": 0, "failed": 0, "violations": 0}
@@ -150,13 +150,13 @@ def _process(
                 result=str(root / result_rel),
             )
             if cached_only:
-                cached = from_cache(request)
+                cached = from_cache(request, configs)
                 if cached is None:
                     misses.append(f)
                     continue
                 outcome = cached
             else:
-                outcome = lint_with_limit(request, timeout=settings.LINT_TIMEOUT_SECONDS)
+                outcome = lint_with_limit(request, settings.LINT_TIMEOUT_SECONDS, configs)
             summary["files"] += 1
             if outcome.ok:
                 summary["violations"] += outcome.violation_count or 0
@@ -175,7 +175,7 @@ def _process(
                     file_name=f.file_name,
                     job_id=job_id,
                     effective_config=_with_config_files(
-                        outcome.effective_config, root / f.source_file_path, root, config_files
+                        outcome.effective_config, root / f.source_file_path, root, configs
                     ),
                     violations=tuple(
                         violation_rows(
@@ -247,17 +247,10 @@ def violation_rows(
 
 
 def _with_config_files(
-    effective: dict[str, Any] | None, source: Path, root: Path, known: dict[Path, list[str]]
+    effective: dict[str, Any] | None, source: Path, root: Path, configs: FolderConfigs
 ) -> dict[str, Any] | None:
-    """The effective settings plus the config files SQLFluff read for this file (share paths),
-    looked up once per folder (`known`)."""
+    """The effective settings plus the config files SQLFluff read for this file (share paths)."""
     if effective is None:
         return None
-    folder = source.parent
-    if folder not in known:
-        known[folder] = [
-            p.relative_to(root).as_posix()
-            for p in config_files_on_path(folder)
-            if p.is_relative_to(root)
-        ]
-    return {**effective, "config_files": known[folder]}
+    files = [p for p in configs.files(source.parent) if p.is_relative_to(root)]
+    return {**effective, "config_files": [p.relative_to(root).as_posix() for p in files]}

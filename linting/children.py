@@ -18,10 +18,13 @@ from pathlib import Path
 from core.settings import get_settings
 from linting import result_cache
 from linting.engine import FileOutcome, LintRequest, config_overrides, write_result
+from linting.options import FolderConfigs
 from linting.sandbox import SandboxPolicy, child_command, policy_from_settings
 
 
-def _from_cache(request: LintRequest) -> tuple[FileOutcome | None, LintRequest]:
+def _from_cache(
+    request: LintRequest, configs: FolderConfigs | None
+) -> tuple[FileOutcome | None, LintRequest]:
     """A cached result written as this file's result, or the request with its cache key."""
     assert request.cache_dir is not None
     source = Path(request.source)
@@ -32,7 +35,7 @@ def _from_cache(request: LintRequest) -> tuple[FileOutcome | None, LintRequest]:
     except OSError:
         return None, request  # let the lint report it
     key = result_cache.cache_key(
-        source, data, request.overrides, request.extra_config, request.cache_salt
+        source, data, request.overrides, request.extra_config, request.cache_salt, configs
     )
     cached = result_cache.load(Path(request.cache_dir), key)
     if cached is None:
@@ -124,18 +127,21 @@ class LintChild:
 _idle: "queue.SimpleQueue[LintChild]" = queue.SimpleQueue()
 
 
-def from_cache(request: LintRequest) -> FileOutcome | None:
+def from_cache(request: LintRequest, configs: FolderConfigs | None = None) -> FileOutcome | None:
     """The file's cached result written as its result, or None when none is cached."""
-    return _from_cache(request)[0] if request.cache_dir else None
+    return _from_cache(request, configs)[0] if request.cache_dir else None
 
 
-def lint_with_limit(request: LintRequest, timeout: float) -> FileOutcome:
+def lint_with_limit(
+    request: LintRequest, timeout: float, configs: FolderConfigs | None = None
+) -> FileOutcome:
     """Lint a file in a long-lived child of this process, giving up after `timeout` seconds.
 
-    With a cache dir, a result cached for the same bytes and config is reused instead.
+    With a cache dir, a result cached for the same bytes and config is reused instead
+    (`configs`: the config files the batch has found so far, for its key).
     """
     if request.cache_dir:
-        hit, request = _from_cache(request)
+        hit, request = _from_cache(request, configs)
         if hit is not None:
             return hit
     try:

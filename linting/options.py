@@ -199,12 +199,31 @@ def refused_configs(folder: Path, config_files: list[str]) -> dict[str, str]:
 
 def config_files_on_path(folder: Path) -> list[Path]:
     """The config files SQLFluff reads for files in `folder`, outermost first."""
-    return [
-        parent / name
-        for parent in (*reversed(folder.parents), folder)
-        for name in CONFIG_FILE_NAMES
-        if (parent / name).is_file()
-    ]
+    return FolderConfigs().files(folder)
+
+
+class FolderConfigs:
+    """The config files SQLFluff reads for files in a folder (outermost first) and their bytes,
+    looked up once per folder. Looking them up per file stats every name in every parent: ~60
+    stats a file, most of a cached re-lint's time (profiled). Valid while the files do not
+    change: one per batch of a job, whose tree is fixed once extracted."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, list[Path]] = {}
+        self._contents: dict[Path, list[tuple[str, bytes]]] = {}
+
+    def files(self, folder: Path) -> list[Path]:
+        if folder not in self._files:
+            above = self.files(folder.parent) if folder.parent != folder else []
+            here = [folder / n for n in CONFIG_FILE_NAMES if (folder / n).is_file()]
+            self._files[folder] = [*above, *here]
+        return self._files[folder]
+
+    def contents(self, folder: Path) -> list[tuple[str, bytes]]:
+        """(name, bytes) of each of `files(folder)`."""
+        if folder not in self._contents:
+            self._contents[folder] = [(p.name, p.read_bytes()) for p in self.files(folder)]
+        return self._contents[folder]
 
 
 def effective_summary(config: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from linting.options import config_files_on_path
+from linting.options import FolderConfigs
 from linting.storage import write_json
 
 logger = logging.getLogger(__name__)
@@ -48,16 +48,18 @@ def cache_key(
     overrides: dict[str, Any],
     extra_config: str | None = None,
     salt: str = "",
+    configs: FolderConfigs | None = None,
 ) -> str:
-    """The key of one file's result under one effective configuration and job tree."""
+    """The key of one file's result under one effective configuration and job tree (`configs`:
+    the config files already found for the batch, else looked up now)."""
     digest = hashlib.sha256()
     digest.update(salt.encode() + b"\0")
     digest.update(_sqlfluff_version().encode())
     digest.update(json.dumps(overrides, sort_keys=True).encode())
     if extra_config:
         digest.update(b"\0extra\0" + Path(extra_config).read_bytes())
-    for config_file in config_files_on_path(source.parent):
-        digest.update(config_file.name.encode() + b"\0" + config_file.read_bytes() + b"\0")
+    for name, config in (configs or FolderConfigs()).contents(source.parent):
+        digest.update(name.encode() + b"\0" + config + b"\0")
     digest.update(b"\0source\0" + data)
     return digest.hexdigest()
 

@@ -3,8 +3,12 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from linting.children import lint_with_limit
+from linting.config_policy import CONFIG_FILE_NAMES
 from linting.engine import LintRequest
+from linting.options import FolderConfigs
 from linting.result_cache import cache_key, tree_digest
 from tests.support.corpus import CORPUS
 
@@ -21,6 +25,32 @@ def test_key_follows_bytes_config_and_config_files(tmp_path: Path) -> None:
     assert key != cache_key(source, b"select 1\n", {**OVERRIDES, "dialect": "postgres"})
     (tmp_path / ".sqlfluff").write_text("[sqlfluff:rules]\nmax_line_length = 20\n")
     assert key != cache_key(source, b"select 1\n", OVERRIDES)
+
+
+def test_a_batch_looks_up_each_folders_config_files_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys are the same with the batch's memo as without, and the memo asks the file system
+    about each name once per folder on the way, not once per file."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/.sqlfluff").write_text("[sqlfluff]\ndialect = postgres\n")
+    sources = []
+    for n in range(6):
+        folder = tmp_path / f"models/m{n}"
+        folder.mkdir()
+        if n % 2:
+            (folder / "setup.cfg").write_text(f"[sqlfluff:rules]\nmax_line_length = {60 + n}\n")
+        sources += [folder / f"q{i}.sql" for i in range(5)]
+    fresh = [cache_key(s, b"select 1\n", OVERRIDES) for s in sources]
+    assert len(set(fresh)) == 4  # one per config: models' own, and three folders with their own
+
+    looked_up: list[Path] = []
+    is_file = Path.is_file
+    monkeypatch.setattr(Path, "is_file", lambda p: looked_up.append(p) or is_file(p))
+    configs = FolderConfigs()
+    assert [cache_key(s, b"select 1\n", OVERRIDES, configs=configs) for s in sources] == fresh
+    folders = {*tmp_path.parents, tmp_path, tmp_path / "models"} | {s.parent for s in sources}
+    assert len(looked_up) == len(folders) * len(CONFIG_FILE_NAMES)
 
 
 def test_second_lint_of_same_bytes_is_served_from_cache(tmp_path: Path) -> None:
