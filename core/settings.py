@@ -120,11 +120,11 @@ class FlowSettings(BaseSettings):
     BATCH_MAX_BYTES: int = Field(
         default=400_000, gt=0, description="Most source bytes in one lint-batch task."
     )
-    # A lint-batch task run costs ~150 ms of Prefect and Dask work besides its lint; ~32 KB of
-    # SQL is about a second of lint, so even a job's last, smallest batches stay mostly lint
-    # (8 KB cut 20-file jobs into up to 9 task runs, most of a burst of small jobs' CPU).
+    # Measured both ways (docs/benchmarks.md, session 7): 32 KB cut the task runs of a burst of
+    # 20-file jobs by two thirds but not its wall time, and made tpcds' last batches seconds
+    # long (0.70x the CLI's speed); bytes are a poor measure of work at the end of a job.
     BATCH_MIN_BYTES: int = Field(
-        default=32_000, gt=0, description="Fewest source bytes in a lint-batch (but the last)."
+        default=8_000, gt=0, description="Fewest source bytes in a lint-batch (but the last)."
     )
     BATCH_MAX_FILES: int = Field(default=500, ge=1, le=10_000)
     HEARTBEAT_SECONDS: float = Field(
@@ -297,8 +297,9 @@ class OperationSettings(BaseSettings):
         default=1.0,
         gt=0,
         le=60,
-        description="How often the Prefect worker asks Prefect for runs to start. A job waits "
-        "half of it on average before its flow run starts; each ask is one small query.",
+        description="How often the Prefect worker asks Prefect for runs to start, besides "
+        "taking each new run on its Scheduled event: for runs over its limit, or whose event it "
+        "missed. Each ask is one small query.",
     )
 
 

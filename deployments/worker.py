@@ -111,6 +111,7 @@ with warnings.catch_warnings():
 
         async def setup(self) -> None:
             self._pickup = anyio.CancelScope()
+            self._wake = asyncio.Event()  # set: ask Prefect for runs now
             await super().setup()
             # One executor context (API client, process manager, cancellation observer, event
             # emitter, control channel) for every warm run, as Prefect's Runner keeps one;
@@ -123,9 +124,10 @@ with warnings.catch_warnings():
             self._runs_task_group.start_soon(self._pick_up_when_scheduled)
 
         async def _pick_up_when_scheduled(self) -> None:
-            """Ask for runs as soon as Prefect schedules one in this pool. Events that arrive
+            """Ask for runs as soon as Prefect schedules one in this pool, or one of this
+            worker's runs ends (a run held back by the limit can start). Wake-ups that arrive
             while runs are being asked for are folded into one more ask."""
-            wake = asyncio.Event()
+            wake = self._wake
 
             async def listen() -> None:
                 while self._work_pool is None:  # its id comes with the first sync
@@ -183,6 +185,17 @@ with warnings.catch_warnings():
             flow_run: FlowRun,
             configuration: ProcessJobConfiguration,
             task_status: anyio.abc.TaskStatus[int] | None = None,
+        ) -> ProcessWorkerResult:
+            try:
+                return await self._run(flow_run, configuration, task_status)
+            finally:
+                self._wake.set()  # its slot is free once this returns
+
+        async def _run(
+            self,
+            flow_run: FlowRun,
+            configuration: ProcessJobConfiguration,
+            task_status: anyio.abc.TaskStatus[int] | None,
         ) -> ProcessWorkerResult:
             flow = await self._warm_flow_of(flow_run)
             if flow is None or self._executors is None:

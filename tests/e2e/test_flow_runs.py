@@ -31,7 +31,12 @@ POLL_SECONDS = 60
 @pytest.fixture(scope="module")
 def system(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     # A poll far longer than any wait here: every run of this module is picked up by its event.
-    env = {"FLOW_RUN_WARM_START": "true", "FLOW_RUN_POLL_SECONDS": str(POLL_SECONDS)}
+    # One run at a time: a second job's run waits for the first's slot.
+    env = {
+        "FLOW_RUN_WARM_START": "true",
+        "FLOW_RUN_POLL_SECONDS": str(POLL_SECONDS),
+        "FLOW_RUN_LIMIT": "1",
+    }
     with running_system(database_url, tmp_path_factory.mktemp("warm"), env) as running:
         yield running
 
@@ -82,6 +87,20 @@ def test_a_new_run_is_picked_up_when_scheduled_not_at_the_next_poll(system: Syst
         created = datetime.fromisoformat(run["created"].replace("Z", "+00:00"))
         waited = (submitted - created).total_seconds()
         assert waited < 5, f"run {run_id} waited {waited:.1f} s for the worker (poll: 60 s)"
+
+
+def test_a_run_held_back_by_the_limit_starts_when_the_slot_frees(system: System) -> None:
+    first = system.submit({"sql_content": "select a from t1\n"})
+    second = system.submit({"sql_content": "select b from t2\n"})
+    runs = []
+    for job_id in (first, second):
+        job = system.wait_final(job_id, timeout=POLL_SECONDS / 2)
+        assert job["job_status"] == "COMPLETED", job
+        runs.append(httpx.get(f"{system.prefect_api}/flow_runs/{job['flow_run_id']}").json())
+    ended = datetime.fromisoformat(runs[0]["end_time"].replace("Z", "+00:00"))
+    taken = log_time(system, "prefect-worker.log", f"submitting flow run '{runs[1]['id']}'")
+    # Taken after the first ended (the limit held it back), and at once, not at the next poll.
+    assert 0 <= (taken - ended).total_seconds() < 5, (ended, taken)
 
 
 def test_runs_come_from_prefect_yaml_through_the_work_pool(system: System) -> None:
