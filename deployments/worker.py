@@ -11,7 +11,8 @@ reporting), with two changes:
   alone. Runs of any other entrypoint start as the plain ProcessWorker starts them.
 - A new run is picked up when Prefect announces it (its `prefect.flow-run.Scheduled` event for
   this pool), not at the next poll: a job no longer waits half a poll interval (~0.5 s) before
-  it starts. The poll stays, for events missed while the event stream was away.
+  it starts; and when one of this worker's runs ends, a run the limit held back starts then.
+  The poll stays, for events missed while the event stream was away.
 
 Run from the checkout (the scripts `cd` to SQLFLUFF_SERVICE_HOME): entrypoints are relative.
 """
