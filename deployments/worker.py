@@ -128,7 +128,6 @@ with warnings.catch_warnings():
             """Ask for runs as soon as Prefect schedules one in this pool, or one of this
             worker's runs ends (a run held back by the limit can start). Wake-ups that arrive
             while runs are being asked for are folded into one more ask."""
-            wake = self._wake
 
             async def listen() -> None:
                 while self._work_pool is None:  # its id comes with the first sync
@@ -141,7 +140,7 @@ with warnings.catch_warnings():
                     try:
                         async with get_events_subscriber(filter=scheduled) as events:
                             async for _ in events:
-                                wake.set()
+                                self._wake.set()
                     except Exception as exc:  # the poll goes on meanwhile
                         logger.warning("flow-run events unavailable (%s); polling only", exc)
                     await anyio.sleep(5)
@@ -150,8 +149,8 @@ with warnings.catch_warnings():
                 async with anyio.create_task_group() as group:
                     group.start_soon(listen)
                     while True:
-                        await wake.wait()
-                        wake.clear()
+                        await self._wake.wait()
+                        self._wake.clear()
                         try:
                             await self.get_and_submit_flow_runs()
                         except Exception as exc:

@@ -18,7 +18,7 @@ from db.models import LintingTask, TaskStatus
 from deployments.processes import wait_for
 from tests.support.corpus import CORPUS
 from tests.support.factories import folder_entries
-from tests.support.system import FINAL, System
+from tests.support.system import FINAL, System, children, parent_pid
 
 FAULT_ENV = {
     "LINT_TIMEOUT_SECONDS": "8",
@@ -67,28 +67,19 @@ def job_in_progress(system: System, zip_path: str) -> str:
     return job_id
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
 def process_tree(root: int) -> list[int]:
     """`root` and every process below it."""
     tree, stack = [], [root]
     while stack:
         pid = stack.pop()
         tree.append(pid)
-        stack += _children(pid)
+        stack += children(pid)
     return tree
 
 
 def supervisor_pid(system: System) -> int:
     """The `deployments.up` process: the parent of every role."""
-    stat = Path(f"/proc/{system.pids()['api']}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    return parent_pid(system.pids()["api"])
 
 
 def power_cut(system: System) -> int:
