@@ -118,6 +118,32 @@ def test_request_config_is_refused_naming_the_key(
     assert_no_harm(response.text, planted)
 
 
+@pytest.mark.parametrize("entry", ["new project", "project update"])
+@pytest.mark.parametrize("probe", REQUEST_PROBES)
+def test_project_profile_config_is_refused_naming_the_key(
+    system: System, planted: Planted, probe: str, entry: str
+) -> None:
+    """A project's profile becomes the lowest config layer of each of its jobs: its `config`
+    is checked as a request's is, when the project is made and when it is changed."""
+    config, _, key = request_probes(planted)[probe]
+    if entry == "new project":
+        response = httpx.post(
+            f"{system.api}/projects", json={"name": "probe", "config": config}, timeout=60
+        )
+    else:
+        made = httpx.post(f"{system.api}/projects", json={"name": "clean"}, timeout=60)
+        assert made.status_code == 201, made.text
+        response = httpx.patch(
+            f"{system.api}/projects/{made.json()['project_id']}",
+            json={"config": config},
+            timeout=60,
+        )
+    assert response.status_code == 400, response.text
+    assert key in response.json()["detail"], response.text
+    assert str(system.data) not in response.text
+    assert_no_harm(response.text, planted)
+
+
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_templater_option_other_than_the_four_is_refused(system: System, entry: str) -> None:
     response = submit_sql(system.api, entry, "select 1\n", templater="dbt")
