@@ -139,9 +139,9 @@ def mark_tasks(session: Session, outcomes: Sequence[TaskOutcome]) -> None:
         for o in outcomes
         for f in o.violations
     ]
-    rows = insert(LintingViolation.__table__)
+    insert_violations = insert(LintingViolation.__table__)
     for start in range(0, len(violations), _INSERT_CHUNK):
-        session.execute(rows, violations[start : start + _INSERT_CHUNK])
+        session.execute(insert_violations, violations[start : start + _INSERT_CHUNK])
     table = LintingTask.__table__
     stmt = (
         update(table)
