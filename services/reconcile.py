@@ -12,8 +12,10 @@ and the one place that starts automatic retries.
   runner's is read from the run's whole history (flows/attempts.py: cancelled_by_runner).
 - A PROCESSING job whose flow run is RUNNING but whose heartbeat stopped (its host died, or a
   power cut; Prefect 3.9 does not notice that by itself) has its run set to Crashed, and the
-  attempt ends. So does an ACCEPTED job whose run stayed PENDING for PENDING_STALE_FACTOR x
-  STALE_AFTER_SECONDS: a runner that claimed it died before starting its process.
+  attempt ends; so does a job still ACCEPTED under a RUNNING run that long (its process died
+  before the flow took the job). So does an ACCEPTED job whose run stayed PENDING for
+  PENDING_STALE_FACTOR x STALE_AFTER_SECONDS: a runner that claimed it died before starting
+  its process.
 Every API instance runs it, over every unfinished job (page by page); each step is a
 conditional update on (job, attempt, run) or an idempotent trigger, so instances may overlap,
 and a snapshot read at the start of a page never overwrites what changed since. Every change
@@ -175,7 +177,9 @@ def _settle(
         retry = state.type not in _CANCELS or cancelled_by_runner(state, run_id)
     elif (
         state.type == StateType.RUNNING
-        and job.status == JobStatus.PROCESSING
+        # ACCEPTED too: a run whose process died after Prefect's Running but before the flow
+        # took its job (seen in the soak, its worker killed) would otherwise wait for ever.
+        and job.status in (JobStatus.PROCESSING, JobStatus.ACCEPTED)
         and watched
         and touched < stale
         and since is not None
