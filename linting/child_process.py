@@ -17,7 +17,6 @@ from core.logging import configure_logging
 from core.settings import Settings
 from linting.engine import LintRequest, lint_file
 
-
 # SQLFluff's parser allocates hundreds of thousands of short-lived objects per file, so the
 # default thresholds run a collection every ~700 allocations, and each full one walks every
 # grammar and rule object of the loaded dialects again. Rarer young collections, and the
