@@ -176,10 +176,10 @@ def _settle(
         reason = f"flow run {run_id} ended {state.type.value}: {state.message or 'no message'}"
         retry = state.type not in _CANCELS or cancelled_by_runner(state, run_id)
     elif (
+        # Whether the job is PROCESSING or still ACCEPTED (the run's process died after
+        # Prefect's Running but before the flow took the job, as seen in the soak): the
+        # worklist holds only unfinished jobs, and either one would otherwise wait for ever.
         state.type == StateType.RUNNING
-        # ACCEPTED too: a run whose process died after Prefect's Running but before the flow
-        # took its job (seen in the soak, its worker killed) would otherwise wait for ever.
-        and job.status in (JobStatus.PROCESSING, JobStatus.ACCEPTED)
         and watched
         and touched < stale
         and since is not None

@@ -44,19 +44,25 @@ def assert_rows_match_files(
     return {r.file_name: r for r in rows}
 
 
-def retry_flow_run(prefect_api: str, flow_run_id: str) -> None:
-    """What the Prefect UI's Retry button does: force the run back to Scheduled/AwaitingRetry."""
+def force_flow_run_state(prefect_api: str, flow_run_id: str, state: dict[str, str]) -> None:
+    """Set a run's state through Prefect's API as an operator (or a dying process) would."""
     UUID(flow_run_id)
     response = httpx.post(
         f"{prefect_api}/flow_runs/{flow_run_id}/set_state",
-        json={
-            "state": {"type": "SCHEDULED", "name": "AwaitingRetry", "message": "Retry from the UI"},
-            "force": True,
-        },
+        json={"state": state, "force": True},
         timeout=30,
     )
     assert response.status_code in (200, 201), response.text
     assert response.json()["status"] == "ACCEPT", response.text
+
+
+def retry_flow_run(prefect_api: str, flow_run_id: str) -> None:
+    """What the Prefect UI's Retry button does: force the run back to Scheduled/AwaitingRetry."""
+    force_flow_run_state(
+        prefect_api,
+        flow_run_id,
+        {"type": "SCHEDULED", "name": "AwaitingRetry", "message": "Retry from the UI"},
+    )
 
 
 def flow_run(prefect_api: str, flow_run_id: str) -> dict[str, Any]:

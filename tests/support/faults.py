@@ -40,6 +40,12 @@ FAULT_ENV = {
     "RESULT_CACHE_ENABLED": "false",
 }
 
+# A run that stopped reporting is noticed after STALE_AFTER_SECONDS, by the next reconcile
+# pass or the one after, with a few seconds for a busy machine.
+STALE_NOTICED_WITHIN = (
+    float(FAULT_ENV["STALE_AFTER_SECONDS"]) + 2 * float(FAULT_ENV["RECONCILE_INTERVAL_SECONDS"]) + 5
+)
+
 WORKLOAD = CORPUS / "mixed/postgres"  # 179 real files: ~10-15 s of linting on 2 cores
 # Files that could pass the 8 s time limit on a busy machine are left out of the fault
 # workloads, whose point is the fault, not the limit (tested on its own in test_bad_input).
