@@ -4,6 +4,7 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from deployments.processes import wait_for
 from tests.support.checks import assert_rows_match_files
 from tests.support.faults import done_count, job_in_progress, print_recovery
 from tests.support.system import FINAL, System
@@ -43,8 +44,13 @@ def test_lint_child_killed_mid_file(
     # again, once more files have finished, until a file in hand was hit (or the job ended).
     killed, first_kill = 0, time.monotonic()
     for _ in range(5):
-        children = system.descendants("dask-worker", b"linting.child_process")
-        assert children
+        # A killed child is replaced when its thread sends the next file: wait for one.
+        children = wait_for(
+            lambda: system.descendants("dask-worker", b"linting.child_process"),
+            60,
+            lambda: f"no lint child running\n{system.logs()}",
+            0.05,
+        )
         for pid in children:
             system.kill(pid)
         killed += len(children)
