@@ -136,7 +136,7 @@ def test_an_unchanged_archive_relinted_is_served_from_the_cache_without_batches(
     assert system.wait_final(jobs[0])["job_status"] == "COMPLETED"
     jobs.append(system.submit({"zip_file_path": "archives/again.zip"}))
     assert system.wait_final(jobs[1])["job_status"] == "COMPLETED"
-    batches = []
+    batches, connected = [], []
     for job_id in jobs:
         [run] = httpx.post(
             f"{system.prefect_api}/flow_runs/filter",
@@ -149,7 +149,15 @@ def test_an_unchanged_archive_relinted_is_served_from_the_cache_without_batches(
             timeout=30,
         ).json()
         batches.append([t for t in task_runs if t["name"].startswith("lint ")])
+        connected.append(
+            any(
+                e.get("flow_run_id") == run["id"] and "Connecting to" in str(e.get("msg"))
+                for e in json_lines(system.data / "logs" / "prefect-worker.log")
+            )
+        )
     assert batches[0] and not batches[1], "the cached job still sent batches to Dask"
+    # With nothing to lint, the run does not even connect to the cluster.
+    assert connected == [True, False], connected
     findings = [
         sorted(
             (v["file_name"], v["rule_code"], v["start_line"], v["start_pos"])
