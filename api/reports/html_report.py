@@ -32,7 +32,8 @@ class _File:
 
 
 @cache
-def _environment() -> Environment:
+def templates() -> Environment:
+    """The report's templates and the review UI's (api/routes/ui.py): one environment."""
     # Autoescape on for the whole environment, not chosen by file suffix: the template is
     # `report.html.j2`, which select_autoescape's default suffixes would not match, and every
     # value it prints (file names, messages, SQL) comes from the submitter.
@@ -49,7 +50,7 @@ def to_html(data: JobReportData) -> str:
     severities = Counter(v.severity for v in data.violations)
     rules = Counter((v.rule_code, v.rule_name) for v in data.violations)
     return (
-        _environment()
+        templates()
         .get_template("report.html.j2")
         .render(
             job=data.job,
@@ -88,7 +89,7 @@ def _files(data: JobReportData) -> list[_File]:
                         v.rule_code,
                         v.severity.value,
                         v.description,
-                        _snippet(lines, v.start_line, v.end_line),
+                        snippet(lines, v.start_line, v.end_line),
                     )
                     for v in found
                 ],
@@ -97,7 +98,9 @@ def _files(data: JobReportData) -> list[_File]:
     return files
 
 
-def _snippet(lines: list[str], start_line: int, end_line: int | None) -> str:
+def snippet(lines: list[str], start_line: int, end_line: int | None) -> str:
+    """The numbered lines a violation points at (at most SNIPPET_LINES), as the report and the
+    review UI quote them."""
     first = max(start_line, 1)
     last = min(max(end_line or first, first), first + SNIPPET_LINES - 1)
     return "\n".join(f"{n:>5} | {lines[n - 1]}" for n in range(first, last + 1) if n <= len(lines))

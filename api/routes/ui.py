@@ -12,7 +12,7 @@ from api.deps import SessionsDep, SettingsDep, readable_job
 
 # The pages live beside the HTML report's template (`ui_*.j2`, package data already shipped)
 # and share its environment: autoescape everywhere, as every value comes from submitters.
-from api.reports.html_report import _environment, _snippet
+from api.reports.html_report import snippet, templates
 from core.settings import Settings, get_settings
 from db import queries
 from db.models import Severity
@@ -24,7 +24,7 @@ RECENT = 50
 
 
 def _page(template: str, status: int = 200, **values: object) -> HTMLResponse:
-    return HTMLResponse(_environment().get_template(template).render(**values), status)
+    return HTMLResponse(templates().get_template(template).render(**values), status)
 
 
 def ui_caller(
@@ -166,7 +166,7 @@ def job_page(
             {
                 "row": r,
                 "status": "new" if r.is_new else "existing",
-                "sql": _snippet(sources[r.task_id], r.start_line, r.end_line),
+                "sql": snippet(sources[r.task_id], r.start_line, r.end_line),
             }
         )
     return _page(
