@@ -19,6 +19,7 @@ from linting import result_cache
 from linting.config_policy import ConfigRefused, check_effective_config
 from linting.options import DEFAULT_SQL_FILE_EXTS, JobOptions, effective_summary
 from linting.storage import write_bytes_atomic, write_json
+from linting.template_policy import TemplateRefused, check_python_template
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +159,8 @@ def _guarded_linter_class() -> type:
 
         def render_string(self, in_str: str, fname: str, config: Any, encoding: str) -> Any:
             check_effective_config(config, self.job_root, where=Path(fname).name)
+            if self.templater.name == "python":
+                check_python_template(in_str, where=Path(fname).name)
             rendered = super().render_string(in_str, fname, config, encoding)
             size = sum(len(v.templated_str or "") for v in rendered.templated_variants)
             if size > self.max_templated_bytes:
@@ -253,7 +256,7 @@ def lint_file(request: LintRequest) -> FileOutcome:
             if fix_error:
                 return FileOutcome(None, fix_error)
         linter.last_parsed = None  # a parse tree is many times its file's size
-    except (ConfigRefused, TemplatedTooLarge) as exc:
+    except (ConfigRefused, TemplateRefused, TemplatedTooLarge) as exc:
         return FileOutcome(None, str(exc))
 
     except MemoryError:

@@ -168,6 +168,49 @@ def test_python_templater_is_allowed_and_reaches_no_attribute(
     assert_no_harm(probe.text, planted)
 
 
+# Fields SQLFluff's dot-notation rewrite misses (a `:` or `!` before the dot), from the object
+# `ignore = templating` puts in place of a missing name, to a module's globals and beyond.
+PYTHON_FIELDS = {
+    "colon key": "{x[:].__init__.__globals__[ast].sys.modules[sqlfluff.core.templaters.jinja]}",
+    "bang key": "{x[!].__init__.__globals__[os].environ[HOME]}",
+    "nested spec": "{tbl:{x[:].__init__.__globals__}}",
+}
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("field", list(PYTHON_FIELDS))
+def test_python_templater_fields_past_a_variable_fail_the_file(
+    system: System, planted: Planted, entry: str, field: str
+) -> None:
+    """Another submitter's macro, left in the lint process's caches, is what such a field
+    would read (and the process's environment and paths): the file fails before rendering."""
+    secret = f"TENANT-{entry}-{field}-SECRET".replace(" ", "-")
+    victim = submit_sql(
+        system.api,
+        entry,
+        "select {{ victim() }} as c from t\n",
+        config=f"[sqlfluff:templater:jinja:macros]\nm = {{% macro victim() %}}{secret}"
+        "{% endmacro %}\n",
+    )
+    assert victim.status_code in (200, 202), victim.text
+    config = "[sqlfluff]\nignore = templating\n[sqlfluff:templater:python:context]\ntbl = t\n"
+    sql = f"select a from t where )) {PYTHON_FIELDS[field]}\n"
+    response = submit_sql(system.api, entry, sql, templater="python", config=config)
+    if entry == "lint":
+        assert response.status_code == 422, response.text
+        readable, reason = response.text, response.json()["detail"]
+    else:
+        assert response.status_code == 202, response.text
+        job_id = response.json()["job_id"]
+        [task] = system.wait_final(job_id, 120)["sub_tasks"]["items"]
+        assert task["status"] == "FAILURE", task
+        readable, reason = everything_readable(system.api, job_id), task["error_message"]
+    assert "may only use plain variable names" in reason, reason
+    assert secret not in readable and "__globals__" not in reason.split("not {")[0]
+    assert str(system.data) not in readable
+    assert_no_harm(readable, planted)
+
+
 def inline_probes(p: Planted) -> dict[str, tuple[str, str]]:
     """id -> (SQL setting the key in its own `-- sqlfluff:` lines, what the refusal names)."""
     line = "-- sqlfluff:templater:jinja:"
