@@ -10,6 +10,7 @@ from db import queries
 from db.models import SubmissionType
 from linting import storage
 from linting.archive import ArchiveLimits, extract_archive
+from linting.discovery import lintable_files
 from linting.errors import BadArchive
 from linting.options import DEFAULT_SQL_FILE_EXTS, job_config_path, refused_configs
 
@@ -54,7 +55,7 @@ def collect_files(
     # What `.sqlfluffignore` files (and `ignore_paths` of configs) exclude is not linted, as
     # with `sqlfluff lint`, and is counted with the other ignored files.
     lintable = (
-        _not_ignored(root / extracted, exts)
+        lintable_files(root / extracted, exts, refused, settings)
         if expansion.ignore_files or expansion.config_files
         else None
     )
@@ -104,22 +105,6 @@ def sql_file_exts(
     value = core.get("sql_file_exts") or ",".join(DEFAULT_SQL_FILE_EXTS)
     exts = [e.strip().lower() for e in str(value).split(",") if e.strip()]
     return tuple(exts) or (".sql",)
-
-
-def _not_ignored(folder: Path, exts: tuple[str, ...]) -> set[str]:
-    """The SQL files under `folder` SQLFluff's own discovery lints (its ignore logic).
-
-    Raises:
-        BadArchive: an ignore file SQLFluff cannot read.
-    """
-    from sqlfluff.core.errors import SQLFluffUserError
-    from sqlfluff.core.linter.discovery import paths_from_path
-
-    try:
-        found = paths_from_path(str(folder), working_path=str(folder), target_file_exts=exts)
-    except SQLFluffUserError as exc:
-        raise BadArchive(f"cannot read an ignore file: {exc}") from None
-    return {Path(p).relative_to(folder).as_posix() for p in found}
 
 
 def _refused_above(sql_file: str, refused: Mapping[str, str]) -> str | None:

@@ -206,6 +206,56 @@ def test_archive_with_its_own_macros_and_includes_lints_like_the_cli(
     assert planted.secret not in everything_readable(system.api, job_id)
 
 
+@pytest.mark.parametrize("where", [".sqlfluffignore", ".sqlfluff ignore_paths"])
+@pytest.mark.parametrize("entry", ["zip_file_path", "upload"])
+def test_ignore_patterns_that_would_run_for_ever_fail_the_job_in_bounded_time(
+    system: System, entry: str, where: str
+) -> None:
+    """pathspec's regex of `*a*a*...*b` backtracks exponentially on a long name of `a`s."""
+    pattern = "*a" * 16 + "*b"
+    ignore = (
+        {".sqlfluffignore": f"{pattern}\n".encode()}
+        if where == ".sqlfluffignore"
+        else {".sqlfluff": f"[sqlfluff]\nignore_paths = {pattern}\n".encode()}
+    )
+    entries = {**normal_entries(), **ignore, "a" * 60 + ".sql": b"select 1\n"}
+    job_id = submit_archive(system, entry, "redos.zip", zip_bytes(entries), dialect="ansi")
+    job = system.wait_final(job_id, 120)  # LINT_TIMEOUT_SECONDS is 20 here
+    assert job["job_status"] == "FAILED", job
+    assert "ignore patterns" in job["error_message"] and "took longer than" in job["error_message"]
+    assert str(system.data) not in everything_readable(system.api, job_id)
+
+
+UNREADABLE_CONFIGS = {
+    "ini without a section header": ("sub/.sqlfluff", b"[sqlfluff\nx\n", "sub/q.sql"),
+    "toml syntax error": ("sub/pyproject.toml", b"[tool.sqlfluff\n", "sub/q.sql"),
+    "toml list of paths": (
+        "sub/pyproject.toml",
+        b'[tool.sqlfluff.templater.jinja]\nloader_search_path = ["/etc"]\n',
+        "sub/q.sql",
+    ),
+}
+
+
+@pytest.mark.parametrize("config", list(UNREADABLE_CONFIGS))
+@pytest.mark.parametrize("entry", ["zip_file_path", "upload"])
+def test_a_config_discovery_cannot_read_fails_only_the_files_beneath_it(
+    system: System, entry: str, config: str
+) -> None:
+    """SQLFluff's discovery reads `.sqlfluff` and `pyproject.toml` for `ignore_paths`; one it
+    cannot load (or the policy refused) must not take the job down with it."""
+    name, text, beneath = UNREADABLE_CONFIGS[config]
+    normal = normal_entries()
+    entries = {**normal, name: text, beneath: b"select 1\n", ".sqlfluffignore": b"skip.sql\n"}
+    job_id = submit_archive(system, entry, "badcfg.zip", zip_bytes(entries), dialect="ansi")
+    job = system.wait_final(job_id, 180)
+    tasks = tasks_by_name(system.api, job["job_id"])
+    assert job["job_status"] == "PARTIALLY_COMPLETED", job
+    assert {n for n, t in tasks.items() if t["status"] == "SUCCESS"} == set(normal)
+    assert tasks[beneath]["status"] == "FAILURE" and name in tasks[beneath]["error_message"]
+    assert str(system.data) not in everything_readable(system.api, job_id)
+
+
 def test_symlinked_macros_folder_is_not_followed(system: System, planted: Planted) -> None:
     # An archive's config may name only its own files; a link entry never becomes a file.
     data = raw_zip(
