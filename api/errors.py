@@ -95,6 +95,11 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     return problem(422, sentence or "the request is not valid", errors)
 
 
+async def _not_unicode(_: Request, exc: Exception) -> JSONResponse:
+    # A text the models did not check (api.schemas.TextIn checks the bodies' own fields).
+    return problem(400, "the request holds text that is not valid Unicode (a lone surrogate)")
+
+
 async def _database(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and not (
         isinstance(exc, OperationalError) or exc.connection_invalidated
@@ -114,5 +119,6 @@ def register_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SourceMissing, _missing)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(UnicodeEncodeError, _not_unicode)
     app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(Exception, _internal)

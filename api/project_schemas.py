@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.schemas import LintOptionsIn, RuleCodes
+from api.schemas import LintOptionsIn, RuleCodes, TextIn
 from db.models import Project, Severity
 
 RuleKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]+[0-9]*$", max_length=32)]
@@ -45,7 +45,7 @@ class ProjectIn(LintOptionsIn):
     )
 
 
-class ProjectPatch(BaseModel):
+class ProjectPatch(TextIn):
     """`PATCH /projects/{id}`: the fields given replace the stored ones (null clears)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -1,9 +1,17 @@
 """Request and response models of docs/api.md, HTTP API, built explicitly from rows."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, computed_field
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
 
 from db.models import JobStatus, LintingJob, LintingTask, Severity, SubmissionType, TaskStatus
 from linting.options import JobOptions
@@ -14,7 +22,34 @@ RuleCodes = Annotated[
 ]
 
 
-class LintOptionsIn(BaseModel):
+def _not_unicode(value: object) -> bool:
+    """A text with a lone surrogate (JSON allows `"\\ud800"`): no file, database or config
+    parser can take it, so it is refused with the request, not failed on later."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, list | tuple):
+        return any(_not_unicode(v) for v in value)
+    if isinstance(value, dict):
+        return any(_not_unicode(k) or _not_unicode(v) for k, v in value.items())
+    return False
+
+
+class TextIn(BaseModel):
+    """A request body whose every text must be valid Unicode."""
+
+    @model_validator(mode="after")
+    def _unicode_only(self) -> Self:
+        for name in type(self).model_fields:
+            if _not_unicode(getattr(self, name)):
+                raise ValueError(f"'{name}' is not valid Unicode text (it holds a lone surrogate)")
+        return self
+
+
+class LintOptionsIn(TextIn):
     """SQLFluff options of a submission (as `sqlfluff lint` flags and `--config`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -42,7 +77,7 @@ class LintOptionsIn(BaseModel):
         )
 
 
-class JobExtras(BaseModel):
+class JobExtras(TextIn):
     """What a job carries beyond its SQL and lint options."""
 
     fix: bool = Field(default=False, description="Also store SQLFluff's fixed SQL and a diff.")

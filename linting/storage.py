@@ -52,8 +52,10 @@ def upload_path(job_id: str, file_name: str) -> str:
 def _relative_path(relative: str) -> PurePosixPath:
     """A client-given path as a plain relative path, or UnsafePath."""
     if not relative or relative.strip() != relative or "\x00" in relative:
-        raise UnsafePath(f"invalid path {relative!r}")
+        raise UnsafePath(f"invalid path {relative[:200]!r}")
     pure = PurePosixPath(relative.replace("\\", "/"))
+    if not pure.parts:  # ".", "./."
+        raise UnsafePath(f"path {relative!r} names no file")
     if pure.is_absolute() or relative.startswith(("/", "\\")) or ":" in pure.parts[0]:
         raise UnsafePath(f"path {relative!r} must be relative to the shared root")
     if ".." in pure.parts:
@@ -76,11 +78,15 @@ def resolve_under_root(root: Path, relative: str) -> Path:
         SourceMissing: the path is safe but nothing is there.
     """
     pure = _relative_path(relative)
-    resolved = (root / pure).resolve()
-    if not resolved.is_relative_to(root):
-        raise UnsafePath(f"path {relative!r} leads outside the shared root")
-    if not resolved.is_file():
-        raise SourceMissing(f"file not found: {relative}")
+    try:
+        resolved = (root / pure).resolve()
+        if not resolved.is_relative_to(root):
+            raise UnsafePath(f"path {relative[:200]!r} leads outside the shared root")
+        found = resolved.is_file()
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise UnsafePath(f"path {relative[:200]!r} cannot be opened: {exc.strerror}") from None
+    if not found:
+        raise SourceMissing(f"file not found: {relative[:200]}")
     return resolved
 
 

@@ -24,6 +24,30 @@ def test_bad_input(client: TestClient, case: dict[str, Any]) -> None:
     assert case["detail"] in str(response.json()["detail"])
 
 
+# JSON may spell a lone surrogate (`"\\ud800"`), which no file, database or parser takes.
+SURROGATE_BODIES = {
+    "sql_content": ("/jobs", '{"sql_content": "select \\ud800 from t"}'),
+    "config": ("/jobs", '{"sql_content": "select 1", "config": "[sqlfluff]\\nx = \\ud800"}'),
+    "zip_file_path": ("/jobs", '{"zip_file_path": "archives/\\udcff.zip"}'),
+    "lint sql": ("/lint", '{"sql": "select \\ud800"}'),
+    "lint config": ("/lint", '{"sql": "select 1", "config": "\\ud800"}'),
+    "submitter": ("/jobs", '{"sql_content": "select 1", "submitter": "\\ud800"}'),
+    "name": ("/projects", '{"name": "p\\ud800"}'),
+}
+
+
+@pytest.mark.parametrize("field", list(SURROGATE_BODIES))
+def test_text_that_is_not_unicode_is_refused_naming_the_field(
+    client: TestClient, field: str
+) -> None:
+    path, body = SURROGATE_BODIES[field]
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    detail = response.json()["detail"]  # pydantic's own words for a field with constraints
+    assert field.split()[-1] in detail and "unicode" in detail.lower(), detail
+
+
 def test_unknown_job(client: TestClient) -> None:
     response = client.get("/jobs/job-00000000-0000-0000-0000-000000000000")
     assert response.status_code == 404
