@@ -83,6 +83,7 @@ def _process(
         extra_config=str(root / job_config_path(job_id)) if job_options.has_config else None,
         fix_dir=str(root / storage.fixes_dir(job_id)) if job_options.fix else None,
         job_root=str(root / storage.job_dir(job_id)),
+        top=str(root / storage.extracted_dir(job_id)),
         cache_salt=cache_salt,
         # Fixed text is not cached: a fix job always runs SQLFluff.
         cache_dir=str(root / storage.RESULT_CACHE_DIR)

@@ -45,6 +45,9 @@ class LintRequest:
     # The submitter's own files (absolute): the only place a config may point templates at.
     # None: a request with no files of its own (POST /lint), where no path key is allowed.
     job_root: str | None = None
+    # The archive's top (absolute), where a team runs `sqlfluff lint .`: its config files are
+    # the root config, as the CLI's are where it runs. None: no archive (inline SQL, POST /lint).
+    top: str | None = None
     max_templated_bytes: int = 50 * 1024**2
 
     @classmethod
@@ -174,13 +177,31 @@ def _guarded_linter_class() -> type:
 
 
 @lru_cache(maxsize=32)
-def _linter(overrides_json: str, extra_config: str | None) -> Any:
-    # One Linter per config: building the dialect and rule set costs far more than a small file.
+def _base_config(overrides_json: str, extra_config: str | None) -> Any:
+    """The config each folder's is made from: SQLFluff reads a file's config files from its
+    folder up, then the job's config, then the overrides."""
     from sqlfluff.core import FluffConfig
 
     # No dialect needed here: a job's may come from the config files on each file's path.
-    config = FluffConfig(
+    return FluffConfig(
         overrides=json.loads(overrides_json), extra_config_path=extra_config, require_dialect=False
+    )
+
+
+@lru_cache(maxsize=32)
+def _linter(overrides_json: str, extra_config: str | None, top_configs: str) -> Any:
+    """One Linter per config: building the dialect and rule set costs far more than a small
+    file. Its own config is the CLI's root config where `sqlfluff lint .` runs, the archive's
+    top (`top_configs`, with the job's config on top, as `--config`): SQLFluff takes the
+    templater from that one alone (a folder's config cannot change it), and `sqlfluff fix`
+    its `fix_even_unparsable`."""
+    from sqlfluff.core import FluffConfig
+
+    config = FluffConfig(
+        configs=json.loads(top_configs) or None,
+        overrides=json.loads(overrides_json),
+        extra_config_path=extra_config,
+        require_dialect=False,
     )
     linter = _guarded_linter_class()(config=config)
     linter.config_key = (overrides_json, extra_config)
@@ -188,10 +209,23 @@ def _linter(overrides_json: str, extra_config: str | None) -> Any:
 
 
 @lru_cache(maxsize=256)
+def _top_configs(top: str | None, extra_config: str | None) -> str:
+    """The config files at the archive's top, then the job's config, as SQLFluff loads them
+    (JSON: the key of the Linter, shared by every job whose top says the same)."""
+    from sqlfluff.core.config.loader import load_config_at_path, load_config_file
+
+    configs = load_config_at_path(top) if top and os.path.isdir(top) else {}
+    if extra_config:
+        folder, name = os.path.split(extra_config)
+        configs = load_config_file(folder, name, configs)
+    return json.dumps(configs, sort_keys=True, default=str)
+
+
+@lru_cache(maxsize=256)
 def _folder_config(overrides_json: str, extra_config: str | None, folder: str) -> Any:
     # SQLFluff reads the config files from the file's folder up (the same for every file there).
-    linter_config = _linter(overrides_json, extra_config).config
-    return linter_config.make_child_from_path(folder, require_dialect=False)
+    base = _base_config(overrides_json, extra_config)
+    return base.make_child_from_path(folder, require_dialect=False)
 
 
 class _FolderConfigs:
@@ -238,7 +272,8 @@ def lint_file(request: LintRequest) -> FileOutcome:
                 "(LINT_MAX_FILE_BYTES)",
             )
         overrides_json = json.dumps(_lintable(request.overrides, request.source), sort_keys=True)
-        linter = _linter(overrides_json, request.extra_config)
+        top = _top_configs(request.top, request.extra_config)
+        linter = _linter(overrides_json, request.extra_config, top)
         # One file at a time in this process: the request's bounds hold for this lint.
         linter.job_root = Path(request.job_root) if request.job_root else None
         linter.max_templated_bytes = request.max_templated_bytes
@@ -252,7 +287,8 @@ def lint_file(request: LintRequest) -> FileOutcome:
         )
         effective = effective_summary(file_config)
         if len(records) == 1 and request.fix_dir:
-            fix_error = _write_fix(linter, request, bool(file_config.get("fix_even_unparsable")))
+            even_unparsable = bool(linter.config.get("fix_even_unparsable"))  # the root's only
+            fix_error = _write_fix(linter, request, even_unparsable)
             if fix_error:
                 return FileOutcome(None, fix_error)
         linter.last_parsed = None  # a parse tree is many times its file's size
@@ -279,7 +315,7 @@ def _write_fix(linter: Any, request: LintRequest, even_unparsable: bool) -> str 
     fixed text in the file's own encoding, as `sqlfluff fix` writes it, and a unified diff.
 
     Like `sqlfluff fix`, a file with templating or parse errors is left as it is unless the
-    config sets `fix_even_unparsable`.
+    root config (the archive's top, the job's config) sets `fix_even_unparsable`.
     """
     from sqlfluff.core.linter.linted_file import TMP_PRS_ERROR_TYPES
 

@@ -4,15 +4,16 @@ rules, exclude_rules, templater; and fixes against `sqlfluff fix`."""
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from linting.engine import LintRequest, lint_file, service_overrides
+from linting.engine import LintRequest, config_overrides, lint_file, service_overrides
 from linting.options import JobOptions, write_job_files
 from tests.support.corpus import CORPUS
-from tests.support.oracle import cli_fix, cli_job_violations
+from tests.support.oracle import SQLFLUFF, cli_fix, cli_job_violations, cli_tree_violations
 
 MAX_BYTES = 1_048_576
 JOB_CONFIG = (
@@ -179,17 +180,119 @@ def test_each_folder_config_is_built_once_and_inline_lines_stay_in_their_file(
         real_init(self, *args, **kwargs)
 
     engine._linter.cache_clear()
+    engine._base_config.cache_clear()
     engine._folder_config.cache_clear()
     monkeypatch.setattr(FluffConfig, "__init__", counting_init)
     ours = lint_all(shared_root, "job-once", files, JobOptions())
     monkeypatch.undo()
 
     folders = {f.parent for f in files}
-    # One for the job's root config, one per folder: not one per file (SQLFluff's own way).
-    assert len(built) == 1 + len(folders) < len(files), built
+    # The Linter's root config, the one folders' configs are made from, one per folder: not
+    # one per file (SQLFluff's own way).
+    assert len(built) == 2 + len(folders) < len(files), built
     expected = cli_job_violations(files, {}, None, MAX_BYTES, tmp_path / "oracle")
     for path, got in ours.items():
         assert got["record"]["violations"] == expected[path], path
     codes = {str(p): {v["code"] for v in g["record"]["violations"]} for p, g in ours.items()}
     assert "CP01" not in codes[str(inline.resolve())]
     assert "CP01" in codes[str(after.resolve())]
+
+
+# Root-only settings: SQLFluff takes the templater (and `sqlfluff fix` its
+# `fix_even_unparsable`) from the config where the CLI runs, never from a folder's.
+TEMPLATED = "select {{ x }}, {y} from t where c = :p\n"
+TOP_TEMPLATERS = {
+    "raw": "templater = raw\n",
+    "python": "templater = python\n[sqlfluff:templater:python:context]\ny = 1\n",
+    "placeholder": "templater = placeholder\n"
+    "[sqlfluff:templater:placeholder]\nparam_style = colon\n",
+}
+TOML_TEMPLATER = {
+    "raw": '[tool.sqlfluff.core]\ntemplater = "raw"\n',
+    "python": '[tool.sqlfluff.core]\ntemplater = "python"\n'
+    "[tool.sqlfluff.templater.python.context]\ny = 1\n",
+    "placeholder": '[tool.sqlfluff.core]\ntemplater = "placeholder"\n'
+    '[tool.sqlfluff.templater.placeholder]\nparam_style = "colon"\n',
+}
+
+
+def tree_outcomes(tree: Path, files: list[Path], **more: Any) -> dict[str, list[dict[str, Any]]]:
+    """Each file linted as a job's (the archive's top is `tree`), its violations by path."""
+    out = {}
+    for i, source in enumerate(files):
+        result = tree.parent / f"results/t{i}.json"
+        outcome = lint_file(
+            LintRequest(
+                str(source),
+                source.name,
+                str(result),
+                config_overrides("ansi", MAX_BYTES),
+                MAX_BYTES,
+                top=str(tree),
+                **more,
+            )
+        )
+        assert outcome.ok, outcome.error
+        out[str(source.resolve())] = json.loads(result.read_text())[0]["violations"]
+    return out
+
+
+@pytest.mark.parametrize("config", [".sqlfluff", "setup.cfg", "pyproject.toml"])
+@pytest.mark.parametrize("templater", list(TOP_TEMPLATERS))
+def test_the_templater_of_the_archives_top_config_is_used_as_by_the_cli_run_there(
+    tmp_path: Path, config: str, templater: str
+) -> None:
+    tree = tmp_path / "extracted"
+    (tree / "sub").mkdir(parents=True)
+    text = (
+        TOML_TEMPLATER[templater]
+        if config == "pyproject.toml"
+        else f"[sqlfluff]\n{TOP_TEMPLATERS[templater]}"
+    )
+    (tree / config).write_text(text)
+    files = [tree / "a.sql", tree / "sub/b.sql"]
+    for f in files:
+        f.write_text(TEMPLATED)
+    ours = tree_outcomes(tree, files)
+    expected = cli_tree_violations(tree, ["--dialect", "ansi"])
+    assert ours == expected
+    # Not jinja's reading: `{{ x }}` is no undefined variable under these templaters.
+    assert all("TMP" not in {v["code"] for v in vs} for vs in ours.values()), ours
+
+
+@pytest.mark.parametrize("templater", list(TOP_TEMPLATERS))
+def test_the_templater_of_the_jobs_config_is_used_as_with_config(
+    tmp_path: Path, templater: str
+) -> None:
+    tree = tmp_path / "extracted"
+    tree.mkdir()
+    job_config = tmp_path / "job.sqlfluff"
+    job_config.write_text(f"[sqlfluff]\n{TOP_TEMPLATERS[templater]}")
+    source = tree / "a.sql"
+    source.write_text(TEMPLATED)
+    ours = tree_outcomes(tree, [source], extra_config=str(job_config))
+    expected = cli_job_violations(
+        [source], {"dialect": "ansi"}, job_config.read_text(), MAX_BYTES, tmp_path / "oracle"
+    )
+    assert ours == expected
+
+
+@pytest.mark.parametrize("top, sub", [(True, False), (False, True)])
+def test_fix_even_unparsable_is_read_from_the_top_config_only(
+    tmp_path: Path, top: bool, sub: bool
+) -> None:
+    tree = tmp_path / "extracted"
+    (tree / "sub").mkdir(parents=True)
+    (tree / ".sqlfluff").write_text(f"[sqlfluff]\ndialect = ansi\nfix_even_unparsable = {top}\n")
+    (tree / "sub/.sqlfluff").write_text(f"[sqlfluff]\nfix_even_unparsable = {sub}\n")
+    source = tree / "sub/c.sql"
+    source.write_text("select  a,  b  from t where a = #x\n")
+    cli_copy = tmp_path / "cli"
+    shutil.copytree(tree, cli_copy)
+    subprocess.run(
+        [str(SQLFLUFF), "fix", "-f", "."], cwd=cli_copy, capture_output=True, timeout=300
+    )
+    fixes = tmp_path / "fixes"
+    tree_outcomes(tree, [source], fix_dir=str(fixes))
+    assert (fixes / "t0.sql").read_text() == (cli_copy / "sub/c.sql").read_text()
+    assert ((fixes / "t0.sql").read_text() != source.read_text()) == top
