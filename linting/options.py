@@ -11,6 +11,7 @@ one), every `.sqlfluff` (or setup.cfg, tox.ini, pyproject.toml) on the way down 
 those of a ZIP apply to the files beneath them — then the job's `config` text, then the options.
 """
 
+import fnmatch
 import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -93,12 +94,17 @@ def known_dialects() -> frozenset[str]:
 
 
 @cache
-def known_rule_references() -> frozenset[str]:
-    """Rule codes, names, groups and aliases SQLFluff accepts in `rules`/`exclude_rules`."""
+def _rule_references() -> frozenset[str]:
     from sqlfluff.core import FluffConfig, Linter
 
     rulepack = Linter(config=FluffConfig(overrides={"dialect": "ansi"})).get_rulepack()
-    return frozenset(ref.upper() for ref in rulepack.reference_map)
+    return frozenset(rulepack.reference_map)
+
+
+@cache
+def known_rule_references() -> frozenset[str]:
+    """Rule codes, names, groups and aliases SQLFluff accepts in `rules`/`exclude_rules`."""
+    return frozenset(ref.upper() for ref in _rule_references())
 
 
 def check_dialect(name: str) -> None:
@@ -112,7 +118,14 @@ def check_dialect(name: str) -> None:
 
 
 def _check_rules(field_name: str, codes: tuple[str, ...]) -> None:
-    unknown = [c for c in codes if c.upper() not in known_rule_references()]
+    # SQLFluff reads a reference it does not know as a glob over all of them (`LT0*`, `CP*`,
+    # case as written); one that matches nothing would select nothing, silently: refused like
+    # an unknown code.
+    unknown = [
+        c
+        for c in codes
+        if c.upper() not in known_rule_references() and not fnmatch.filter(_rule_references(), c)
+    ]
     if unknown:
         raise BadConfig(
             f"unknown rule code(s) in '{field_name}': {', '.join(unknown)}; see "

@@ -79,6 +79,10 @@ CASES = {
         JOB_CONFIG,
     ),
     "dialect-beats-folder-config": ({"dialect": "ansi", "exclude_rules": ["LT09"]}, None),
+    "rule-globs": (
+        {"rules": ["LT0*", "CP*", "aliasing.*"], "exclude_rules": ["LT0[5]"]},
+        "[sqlfluff]\nexclude_rules = CP0?\n",
+    ),
 }
 
 

@@ -22,6 +22,9 @@ from linting.severity import severity_of
         (JobOptions(), "[sqlfluff]\ndialect = nosuch\n", UnknownDialect, "'nosuch'"),
         (JobOptions(), "[sqlfluff]\ntemplater = dbt\n", BadConfig, "templater to 'dbt'"),
         (JobOptions(), "[sqlfluff]\nrules = LT01,ZZ01\n", BadConfig, "config rules"),
+        # A glob is SQLFluff's too, case as written: one that matches no rule selects nothing.
+        (JobOptions(rules=("ZZ*",)), None, BadConfig, "'rules': ZZ*"),
+        (JobOptions(exclude_rules=("lt0*",)), None, BadConfig, "'exclude_rules': lt0*"),
         (
             JobOptions(),
             "[sqlfluff:templater:jinja]\nlibrary_path = /tmp\n",
@@ -38,6 +41,11 @@ def test_bad_options_are_refused_with_the_reason(
         validate(options, config)
     assert fragment in str(caught.value)
     assert isinstance(caught.value, BadInput)  # the API answers 400 with this message
+
+
+def test_rule_globs_sqlfluff_expands_are_accepted() -> None:
+    validate(JobOptions(rules=("LT0*", "capitalisation.*"), exclude_rules=("CP0?",)), None)
+    validate(JobOptions(), "[sqlfluff]\nrules = CP*\nexclude_rules = CP0[12]\n")
 
 
 def test_good_options_pass_and_map_to_cli_overrides() -> None:
