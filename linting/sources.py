@@ -28,7 +28,9 @@ def collect_files(
     """
     root = settings.NFS_SHARE_ROOT_PATH
     if submission == SubmissionType.SINGLE_FILE:
-        return [queries.tasks.NewTask(source_path, storage.INLINE_SQL_NAME)], 0
+        # An uploaded file keeps its name, as `sqlfluff lint orders.sql` prints it; inline SQL
+        # is `input.sql`.
+        return [queries.tasks.NewTask(source_path, PurePosixPath(source_path).name)], 0
     archive = storage.resolve_under_root(root, source_path)
     extracted = storage.extracted_dir(job_id)
     limits = ArchiveLimits(

@@ -112,7 +112,7 @@ def test_api_killed_mid_upload_leaves_no_job_and_no_file(
     job_id = response.json()["job_id"]
     body = system.wait_final(job_id, 120)
     assert body["job_status"] == "COMPLETED", body
-    assert_rows_match_files(session_maker, system.shared_root, job_id, {"input.sql"})
+    assert_rows_match_files(session_maker, system.shared_root, job_id, {"after.sql"})
     leftovers = list(shared.glob("*/upload/.tmp-*"))
     assert leftovers == [], leftovers
     print_recovery("API killed mid-upload", killed, "the next upload COMPLETED")

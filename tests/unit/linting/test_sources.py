@@ -97,3 +97,12 @@ def test_sql_file_exts_of_the_top_config_choose_the_files_as_the_cli_does(tmp_pa
         assert outcome.ok, outcome.error
         got = json.loads(result.read_text())[0]["violations"]
         assert got == expected[str((tree / f.file_name).resolve())], f.file_name
+
+
+def test_a_single_file_job_is_named_as_the_cli_names_it(tmp_path: Path) -> None:
+    settings = Settings(DATA_DIR=tmp_path)
+    uploaded = "jobs/job-u/upload/orders_report.sql"
+    inline = "jobs/job-i/source/input.sql"
+    for path, name in ((uploaded, "orders_report.sql"), (inline, "input.sql")):
+        [task], ignored = collect_files("job", SubmissionType.SINGLE_FILE, path, settings)
+        assert (task.source_file_path, task.file_name, ignored) == (path, name, 0)
