@@ -5,10 +5,10 @@ one (chunked) is counted chunk by chunk, so no client can make a route buffer mo
 limit, whatever it announces.
 """
 
-import json
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import problem
 
 # Room for multipart boundaries and form fields around an upload of the full limit.
 ENVELOPE_BYTES = 64 * 1024
@@ -32,7 +32,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _refuse(send, self.limit - ENVELOPE_BYTES)
+            await _refuse(scope, receive, send, self.limit - ENVELOPE_BYTES)
             return
         seen = 0
 
@@ -49,17 +49,9 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body is over the limit of {limit} bytes"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
+async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    # Problem Details like every other refusal; the connection closes: the body is not read.
+    refusal = problem(
+        413, f"request body is over the limit of {limit} bytes", headers={"connection": "close"}
     )
-    await send({"type": "http.response.body", "body": body})
+    await refusal(scope, receive, send)

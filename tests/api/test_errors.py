@@ -147,6 +147,8 @@ def test_chunked_body_over_the_limit_is_cut_at_413(
             headers={"content-type": "application/json", "content-length": str(limit + 1)},
         )
         assert declared.status_code == 413
+        assert declared.headers["content-type"] == "application/problem+json"
+        assert "over the limit of 100000 bytes" in declared.json()["detail"]
         upload = small.post("/jobs/upload", files={"file": ("a.zip", b"x" * (2 * limit))})
         assert upload.status_code == 413
 
