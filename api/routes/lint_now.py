@@ -18,6 +18,9 @@ router = APIRouter(tags=["lint"], responses=error_responses(400, 401, 413, 422, 
 @router.post(
     "/lint",
     response_model=LintResult,
+    # SQLFluff's records as it writes them: a key it leaves out (TMP and LXR records have no
+    # end position) is left out here too, not answered as null.
+    response_model_exclude_unset=True,
     responses={  # the router's Problem answers, each with its own reason
         s: {**error_responses(s)[s], "description": d}
         for s, d in (

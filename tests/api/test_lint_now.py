@@ -53,6 +53,21 @@ def test_answer_equals_the_cli(
     assert body["effective_config"]["dialect"] == options.get("dialect", "ansi")
 
 
+def test_templating_and_lexing_errors_carry_the_clis_keys_only(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """SQLFluff's TMP and LXR records have no end position: none is made up (no nulls)."""
+    sql = "select {{ undefined_thing }} from t\nwhere a = 'never closed\n"
+    response = client.post("/lint", json={"sql": sql})
+    assert response.status_code == 200, response.text
+    got = [
+        {k: v for k, v in item.items() if k != "severity"} for item in response.json()["violations"]
+    ]
+    expected = oracle(tmp_path, sql, {}, None)
+    assert {"TMP", "LXR"} <= {v["code"] for v in expected}, expected
+    assert got == expected
+
+
 def test_bad_requests(client: TestClient) -> None:
     assert client.post("/lint", json={"sql": "  "}).status_code == 400
     unknown = client.post("/lint", json={"sql": "select 1", "rules": ["XX99"]})
