@@ -24,11 +24,12 @@ from tests.support.attacks import (
     includes,
     pwn_module,
     raw_zip,
+    submit_archive,
     submit_sql,
     tasks_by_name,
     upload,
 )
-from tests.support.factories import make_zip
+from tests.support.factories import make_zip, zip_bytes
 from tests.support.oracle import SQLFLUFF
 from tests.support.system import System
 
@@ -207,6 +208,28 @@ def test_python_templater_fields_past_a_variable_fail_the_file(
         readable, reason = everything_readable(system.api, job_id), task["error_message"]
     assert "may only use plain variable names" in reason, reason
     assert secret not in readable and "__globals__" not in reason.split("not {")[0]
+    assert str(system.data) not in readable
+    assert_no_harm(readable, planted)
+
+
+@pytest.mark.parametrize("entry", ["zip_file_path", "upload"])
+def test_python_templater_fields_in_an_archive_fail_the_file(
+    system: System, planted: Planted, entry: str
+) -> None:
+    """The archive's top config chooses the python templater (as `sqlfluff lint .` there):
+    the same fields fail the file, and its neighbour without one is linted."""
+    entries = {
+        ".sqlfluff": b"[sqlfluff]\ndialect = ansi\ntemplater = python\nignore = templating\n",
+        "evil.sql": f"select a from t where )) {PYTHON_FIELDS['colon key']}\n".encode(),
+        "fine.sql": b"select a from {tbl}\n",
+    }
+    job_id = submit_archive(system, entry, "pytpl.zip", zip_bytes(entries))
+    system.wait_final(job_id, 120)
+    tasks = tasks_by_name(system.api, job_id)
+    assert tasks["fine.sql"]["status"] == "SUCCESS", tasks
+    evil = tasks["evil.sql"]
+    assert evil["status"] == "FAILURE" and "plain variable names" in evil["error_message"], evil
+    readable = everything_readable(system.api, job_id)
     assert str(system.data) not in readable
     assert_no_harm(readable, planted)
 
