@@ -17,6 +17,7 @@ from api.routes import health, jobs, lint_now, patch, projects, tasks, ui, viola
 from core.logging import configure_logging
 from core.settings import get_settings
 from db.engine import make_engine, make_sessionmaker
+from flows.prefect_tls import share_prefect_contexts
 from linting.options import check_dialect
 from linting.sandbox import isolation_method, policy_from_settings
 from services.callbacks import callbacks_forever
@@ -33,6 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     check_dialect(settings.SQLFLUFF_DIALECT)
     # Fails at start-up under LINT_NETWORK_ISOLATION=required, not on the first lint.
     isolation_method(policy_from_settings(settings))
+    share_prefect_contexts()  # the reconciler's Prefect clients, one per round
     settings.NFS_SHARE_ROOT_PATH.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.DATABASE_URL)
     app.state.sessions = make_sessionmaker(engine)

@@ -43,6 +43,7 @@ from prefect.workers.process import ProcessJobConfiguration, ProcessWorker, Proc
 
 from core.logging import configure_logging
 from core.settings import load_settings_or_exit
+from flows.prefect_tls import share_prefect_contexts
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +227,7 @@ with warnings.catch_warnings():
 def main() -> None:
     settings = load_settings_or_exit()
     configure_logging(settings)
+    share_prefect_contexts()
     if settings.FLOW_RUN_WARM_START:
         from flows import warm_start
 

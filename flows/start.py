@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.settings import Settings
 from db import queries
 from db.models import LintingJob, SubmissionType
+from flows.prefect_tls import prefect_api_verify
 from linting.options import JobOptions, write_job_files
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def run_tags(dialect: str, submission: str, *more: str) -> list[str]:
 
 
 def prefect_http(timeout: float) -> httpx.Client:
-    """The Prefect API as Prefect's own client reaches it (its URL and credentials settings),
+    """The Prefect API as Prefect's own client reaches it (its URL, credentials and TLS settings),
     but without that client's retries: it sleeps 2 s after a 503 even when told to retry
     nothing, and 2, 4, 8, 16 s when told to retry."""
     api = get_current_settings().api
@@ -51,7 +52,12 @@ def prefect_http(timeout: float) -> httpx.Client:
         headers["Authorization"] = f"Basic {token}"
     elif api.key:
         headers["Authorization"] = f"Bearer {api.key.get_secret_value()}"
-    return httpx.Client(base_url=api.url.rstrip("/") + "/", headers=headers, timeout=timeout)
+    return httpx.Client(
+        base_url=api.url.rstrip("/") + "/",
+        headers=headers,
+        timeout=timeout,
+        verify=prefect_api_verify(),  # Prefect's TLS settings; one CA load per process
+    )
 
 
 def trigger_lint_job(

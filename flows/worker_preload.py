@@ -9,6 +9,7 @@ from typing import Any
 
 from core.logging import configure_logging
 from core.settings import get_settings
+from flows.prefect_tls import share_prefect_contexts
 from linting.children import warm_up
 from linting.sandbox import isolation_method, policy_from_settings
 
@@ -18,6 +19,7 @@ logger = logging.getLogger(__name__)
 def dask_setup(worker: Any) -> None:
     settings = get_settings()
     configure_logging(settings)
+    share_prefect_contexts()  # the task runs' API clients
     # Fails the worker's start under LINT_NETWORK_ISOLATION=required, not its first lint.
     isolation_method(policy_from_settings(settings))
 
