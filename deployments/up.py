@@ -211,6 +211,7 @@ class Supervisor:
             f"http://127.0.0.1:{s.PREFECT_SERVER_PORT}/api"
         )
         env = child_env(s, prefect_api)
+        server_log: Path | None = None
         if not os.environ.get("PREFECT_API_URL"):
             env.update(
                 PREFECT_SERVER_HOST="127.0.0.1",
@@ -222,8 +223,7 @@ class Supervisor:
                 # One host, one user: SQLite will do (production refuses it, docs/deployment.md).
                 PREFECT_SERVER_ALLOW_SQLITE="true",
             )
-            log = self.launch("prefect-server", [str(KIT_BIN / "prefect-server.sh")], env)
-            self.ready("prefect-server", lambda: http_ok(f"{prefect_api}/health"), log)
+            server_log = self.launch("prefect-server", [str(KIT_BIN / "prefect-server.sh")], env)
         if not s.DASK_SCHEDULER_ADDRESS:
             env.update(
                 DASK_SCHEDULER_HOST="127.0.0.1",
@@ -239,6 +239,9 @@ class Supervisor:
                 DASK_WORKERS_PER_HOST=str(s.DASK_N_WORKERS),
             )
             self.launch_from_log("dask-worker", "dask-worker.sh", env, registered(s.DASK_N_WORKERS))
+        # The cluster starts while the Prefect server does (~8 s, most of a start).
+        if server_log is not None:
+            self.ready("prefect-server", lambda: http_ok(f"{prefect_api}/health"), server_log)
         # Flow runs as production starts them: prefect.yaml deployed by deploy.sh to the work
         # pool, the worker of prefect-worker.sh pulling from it (only addresses differ).
         env.update(
@@ -247,9 +250,8 @@ class Supervisor:
             SQLFLUFF_SERVICE_ENV=str(s.DATA_DIR / "run" / "no-env-file"),  # this env, not /etc
         )
         self.deploy(env)
-        log = self.launch("prefect-worker", [str(KIT_BIN / "prefect-worker.sh")], env)
+        worker_log = self.launch("prefect-worker", [str(KIT_BIN / "prefect-worker.sh")], env)
         pid = self.procs["prefect-worker"].pid
-        self.ready("prefect-worker", lambda: worker_started(log, pid), log)
         env.update(
             API_HOST=s.API_HOST,
             API_PORT=str(s.API_PORT),
@@ -258,7 +260,8 @@ class Supervisor:
             # This system's own metrics folder: api.sh empties it at start.
             PROMETHEUS_MULTIPROC_DIR=str(s.DATA_DIR / "run" / "metrics"),
         )
-        log = self.launch("api", [str(KIT_BIN / "api.sh")], env)
+        log = self.launch("api", [str(KIT_BIN / "api.sh")], env)  # while the worker starts
+        self.ready("prefect-worker", lambda: worker_started(worker_log, pid), worker_log)
         api = f"http://{s.API_HOST}:{s.API_PORT}"
         # Our API, not whatever else might hold the port: its health answer is ours.
         self.ready("api", lambda: http_ok(f"{api}/health", expect={"status": "ok"}), log)

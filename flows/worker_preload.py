@@ -4,6 +4,7 @@ Used as `dask worker --preload flows.worker_preload` or `LocalCluster(preload=[.
 """
 
 import logging
+import signal
 import threading
 from typing import Any
 
@@ -20,6 +21,12 @@ def dask_setup(worker: Any) -> None:
     settings = get_settings()
     configure_logging(settings)
     share_prefect_contexts()  # the task runs' API clients
+    if worker.nanny:
+        # The nanny stops this process (Ctrl-C, or SIGINT to the host's process group as
+        # `make up` and the tests stop roles): in ~0.3 s when it alone gets the signal; a worker
+        # process that takes the SIGINT itself as well hangs until its nanny kills it 8 s later
+        # (measured with `dask worker --nworkers 2`).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Fails the worker's start under LINT_NETWORK_ISOLATION=required, not its first lint.
     isolation_method(policy_from_settings(settings))
 
