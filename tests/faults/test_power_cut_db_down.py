@@ -49,8 +49,9 @@ def test_power_cut_with_the_database_down(tmp_path_factory: pytest.TempPathFacto
         sessions = make_sessionmaker(engine)
         try:
             data = base / "system"
-            # 60 files, not the 175 of test_power_cut: as far mid-job, a minute sooner done.
-            cut = cut_mid_job(url, sessions, data, ENV, big_files=60)
+            # 100 files, not the 175 of test_power_cut: sooner done, yet still mid-job at the
+            # cut (with 60, the faster service once ended the job before the cut came).
+            cut = cut_mid_job(url, sessions, data, ENV, big_files=100)
             server.kill()  # the same cut takes the database down
             engine.dispose()
             restarted = time.monotonic()
