@@ -16,6 +16,7 @@ from typing import TextIO
 from core.logging import configure_logging
 from core.settings import Settings
 from linting.engine import LintRequest, lint_file
+from linting.frame_room import call_with_frame_room
 
 # SQLFluff's parser allocates hundreds of thousands of short-lived objects per file, so the
 # default thresholds run a collection every ~700 allocations, and each full one walks every
@@ -38,7 +39,12 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     configure_logging(Settings(_env_file=None))  # type: ignore[call-arg]
     gc.set_threshold(*GC_THRESHOLDS)
-    for answered, line in enumerate(sys.stdin):
+    # SQLFluff's deep recursion would otherwise map and unmap frame-stack memory all the time.
+    call_with_frame_room(_serve, sys.stdin, replies)
+
+
+def _serve(requests: TextIO, replies: TextIO) -> None:
+    for answered, line in enumerate(requests):
         if answered == 1:  # SQLFluff, the dialect and the Linter now live as long as the child
             gc.collect()
             gc.freeze()
