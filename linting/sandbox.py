@@ -91,12 +91,51 @@ def policy_from_settings(settings: Settings) -> SandboxPolicy:
     return SandboxPolicy(settings.LINT_MAX_MEMORY_MB, settings.LINT_NETWORK_ISOLATION)
 
 
+_HOME_PREFIX = "lint-home-"
+
+
 @cache
 def _scratch_home() -> str:
     # SQLFluff reads ~/.sqlfluff: the service's results must not depend on the host user's files.
-    path = tempfile.mkdtemp(prefix="lint-home-")
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    # Named for the process that made it, so a later process can tell when it is orphaned.
+    remove_orphaned_homes(tempfile.gettempdir())
+    path = tempfile.mkdtemp(prefix=f"{_HOME_PREFIX}{os.getpid()}-")
+    atexit.register(_remove_own_home, path, os.getpid())
     return path
+
+
+def _remove_own_home(path: str, creator: int) -> None:
+    # A process forked after the home was made inherits this handler: only the maker removes it.
+    if os.getpid() == creator:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_orphaned_homes(folder: str) -> int:
+    """Remove this user's scratch homes whose process is gone without its `atexit` (a signal:
+    Prefect ends every warm flow run with SIGTERM); returns how many."""
+    removed = 0
+    for entry in os.scandir(folder):
+        pid, sep, _ = entry.name.removeprefix(_HOME_PREFIX).partition("-")
+        if not entry.name.startswith(_HOME_PREFIX) or not sep or not pid.isdigit():
+            continue
+        try:
+            mine = entry.is_dir(follow_symlinks=False) and entry.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and not _alive(int(pid)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def child_environment(parent: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -17,6 +17,7 @@ import pytest
 
 from deployments.processes import wait_for
 from linting.sandbox import (
+    remove_orphaned_homes,
     METHODS,
     SandboxPolicy,
     child_command,
@@ -79,6 +80,51 @@ def test_environment_is_an_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
         "PATH": "/bin",
         "HOME": env["HOME"],
     }
+
+
+def test_a_scratch_home_left_by_a_killed_process_is_removed_by_the_next(tmp_path: Path) -> None:
+    """Prefect ends every warm flow run with SIGTERM, which skips `atexit`: the home it made for
+    its lint children stayed in /tmp, one per job. The next process to make one removes it."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    make_home = (
+        "import os, sys, time\n"
+        "from linting.sandbox import child_environment\n"
+        "print(child_environment()['HOME'], flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    killed = subprocess.Popen(
+        [sys.executable, "-c", make_home], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert killed.stdout is not None
+    orphan = Path(killed.stdout.readline().strip())
+    killed.send_signal(signal.SIGTERM)
+    killed.wait(timeout=30)
+    assert orphan.is_dir() and orphan.parent == tmp_path  # atexit did not run
+    living = tmp_path / f"lint-home-{os.getpid()}-abc"  # this process is alive
+    unrelated = [tmp_path / "lint-home-a1b2c3", tmp_path / "lint-home-notapid-x"]
+    for folder in (living, *unrelated):
+        folder.mkdir()
+
+    assert remove_orphaned_homes(str(tmp_path)) == 1
+    assert not orphan.exists()
+    assert living.is_dir() and all(p.is_dir() for p in unrelated)
+
+    # A process that ends normally removes its own home; one forked from it does not.
+    fork_then_exit = make_home.replace(
+        "time.sleep(60)\n",
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    sys.exit()\n"
+        "os.waitpid(child, 0)\n"
+        "print(os.path.isdir(child_environment()['HOME']))\n",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", fork_then_exit], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    home, kept_after_fork_exit = done.stdout.split()
+    assert kept_after_fork_exit == "True"
+    assert not Path(home).exists()
 
 
 def test_child_has_no_secrets_and_still_lints(monkeypatch: pytest.MonkeyPatch) -> None:
