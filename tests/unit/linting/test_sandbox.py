@@ -17,7 +17,6 @@ import pytest
 
 from deployments.processes import wait_for
 from linting.sandbox import (
-    remove_orphaned_homes,
     METHODS,
     SandboxPolicy,
     child_command,
@@ -25,6 +24,7 @@ from linting.sandbox import (
     isolation_method,
     isolation_problem,
     network_isolation_available,
+    remove_orphaned_homes,
 )
 
 PROBE = "sandbox_probe"  # a module that runs the Python code it reads on stdin
