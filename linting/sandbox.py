@@ -114,17 +114,21 @@ def remove_orphaned_homes(folder: str) -> int:
     """Remove this user's scratch homes whose process is gone without its `atexit` (a signal:
     Prefect ends every warm flow run with SIGTERM); returns how many."""
     removed = 0
-    for entry in os.scandir(folder):
-        pid, sep, _ = entry.name.removeprefix(_HOME_PREFIX).partition("-")
-        if not entry.name.startswith(_HOME_PREFIX) or not sep or not pid.isdigit():
-            continue
-        try:
-            mine = entry.is_dir(follow_symlinks=False) and entry.stat().st_uid == os.getuid()
-        except OSError:
-            continue
-        if mine and not _alive(int(pid)):
-            shutil.rmtree(entry.path, ignore_errors=True)
-            removed += 1
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            pid, sep, _ = entry.name.removeprefix(_HOME_PREFIX).partition("-")
+            if not entry.name.startswith(_HOME_PREFIX) or not sep or not pid.isdigit():
+                continue
+            try:
+                mine = (
+                    entry.is_dir(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+                )
+            except OSError:
+                continue
+            if mine and not _alive(int(pid)):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed += 1
     return removed
 
 
