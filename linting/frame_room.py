@@ -6,8 +6,8 @@ fit in the current chunk maps a new one (16 KiB), and the return that empties it
 SQLFluff's parser recurses hundreds of frames deep and crosses such a boundary thousands of times
 per file, each time an `mmap`, a `munmap` and freshly zeroed pages. In a lint child that was ~500
 page faults and ~15% of the CPU of a small file, and ~20% of a tpcds file (perf: 86% of the
-faults in `_PyThreadState_BumpFramePointerSlow`; probe: 300 small files 24.3 -> 21.1 ms each,
-tpcds 181 -> 142 ms each, the same findings).
+faults in `_PyThreadState_BumpFramePointerSlow`; probe: 300 small files 23-26 -> 19-23 ms
+each, tpcds 181 -> 142 ms each, the same findings).
 
 The frame of `call_with_frame_room` asks for a large value stack it never uses, so CPython maps
 one 1 MiB chunk for it; every frame called from inside it lands in the unused half of that chunk,
